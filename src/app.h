@@ -1,0 +1,21 @@
+/*
+ * app.h - what a handler may reach: the daemon's modules, borrowed.
+ * Handlers see this and struct call, never a transport.
+ */
+#ifndef COLIBRI_APP_H
+#define COLIBRI_APP_H
+
+#include <stdint.h>
+
+struct config;
+struct store;
+struct metrics;
+
+struct app {
+    const struct config *cfg;   /* borrowed */
+    struct store *store;        /* borrowed */
+    struct metrics *metrics;    /* borrowed; may be NULL in unit tests */
+    int64_t started_ms;
+};
+
+#endif

@@ -1,0 +1,649 @@
+/*
+ * config.c - the option table and the three sources it is read from.
+ *
+ * Every option is applied from a string, whatever its source, through
+ * apply_value(): the file, the environment and the command line can
+ * therefore never accept different syntax for the same option.
+ */
+#include "autoconf.h"
+
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stddef.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "autoconf.h"
+#include "limits.h"
+#include "util.h"
+
+enum opt_type { OPT_STRING, OPT_INT, OPT_BOOL, OPT_LIST, OPT_DURABILITY };
+
+/* Where a value came from; a higher source replaces a lower one. */
+enum opt_source { SRC_DEFAULT, SRC_FILE, SRC_ENV, SRC_FLAG };
+
+struct option_def {
+    const char *name;           /* long flag, file key; env is COLIBRI_<NAME> */
+    int short_opt;              /* 0 when none */
+    enum opt_type type;
+    const char *metavar;
+    size_t offset;              /* of the field in struct config */
+    long min, max;              /* OPT_INT bounds */
+    const char *help;
+};
+
+#define AT(field) offsetof(struct config, field)
+
+/* Indexes into options[]; keep in the same order. */
+enum {
+    O_LISTEN, O_DATA_DIR, O_DB, O_SOCKET, O_TLS_CERT, O_TLS_KEY,
+    O_ALLOW_HOST, O_DURABILITY, O_THREADS, O_REAP_INTERVAL, O_DAEMON,
+    O_DEBUG, O_COUNT
+};
+
+static const struct option_def options[O_COUNT] = {
+    [O_LISTEN] = {"listen", 'l', OPT_STRING, "HOST:PORT", AT(listen), 0, 0,
+        "address to serve HTTP on; port 0 picks a free port "
+        "(default 127.0.0.1:7700)"},
+    [O_DATA_DIR] = {"data-dir", 'd', OPT_STRING, "DIR", AT(data_dir), 0, 0,
+        "holds the database and the API token (default ./var from the "
+        "source tree, the system state directory when installed)"},
+    [O_DB] = {"db", 0, OPT_STRING, "FILE", AT(db_path), 0, 0,
+        "SQLite database (default DATA_DIR/colibri.sqlite)"},
+    [O_SOCKET] = {"socket", 's', OPT_STRING, "PATH", AT(socket_path), 0, 0,
+        "Unix socket for local tools"},
+    [O_TLS_CERT] = {"tls-cert", 0, OPT_STRING, "FILE", AT(tls_cert), 0, 0,
+        "PEM certificate; with --tls-key, serve HTTPS"},
+    [O_TLS_KEY] = {"tls-key", 0, OPT_STRING, "FILE", AT(tls_key), 0, 0,
+        "PEM private key for --tls-cert"},
+    [O_ALLOW_HOST] = {"allow-host", 'H', OPT_LIST, "NAME", AT(allow_hosts), 0, 0,
+        "extra Host header name to accept (repeatable; comma list in "
+        "env and file); loopback names are always accepted"},
+    [O_DURABILITY] = {"durability", 0, OPT_DURABILITY, "full|normal", AT(durability), 0, 0,
+        "full: every commit survives power loss; normal: survives a "
+        "crash of the daemon (default full)"},
+    [O_THREADS] = {"threads", 't', OPT_INT, "N", AT(threads), 1, 256,
+        "HTTP worker threads (default 16)"},
+    [O_REAP_INTERVAL] = {"reap-interval", 0, OPT_INT, "SECONDS", AT(reap_interval), 1, 3600,
+        "how often expired leases are returned to todo (default 1)"},
+    [O_DAEMON] = {"daemon", 'D', OPT_BOOL, NULL, AT(daemonize), 0, 0,
+        "detach and log to syslog"},
+    [O_DEBUG] = {"debug", 'v', OPT_BOOL, NULL, AT(debug), 0, 0,
+        "log debug messages"},
+};
+
+/* Non-option flags (actions). */
+enum { A_HELP = 1000, A_VERSION, A_CHECK, A_PRINT, A_PRINT_OPS, A_CONFIG };
+
+static int set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int apply_value(struct config *cfg, int idx, const char *value,
+                       enum opt_source src, enum opt_source *seen,
+                       char *err, size_t errlen);
+static int load_file(struct config *cfg, const char *path,
+                     enum opt_source *seen, char *err, size_t errlen);
+static int parse_listen(struct config *cfg, char *err, size_t errlen);
+static int parse_bool(const char *s, int *out);
+static void env_name(const char *name, char *out, size_t outlen);
+static void list_free(char **list);
+static void set_defaults(struct config *cfg, const char *argv0);
+static int installed_binary(const char *argv0);
+
+static int
+set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static void
+env_name(const char *name, char *out, size_t outlen)
+{
+    size_t i, n = 0;
+
+    n = (size_t)snprintf(out, outlen, "COLIBRI_");
+    for (i = 0; name[i] != '\0' && n + 1 < outlen; i++, n++)
+        out[n] = name[i] == '-' ? '_' : (char)(name[i] - ('a' <= name[i] &&
+                 name[i] <= 'z' ? 'a' - 'A' : 0));
+    out[n] = '\0';
+}
+
+static int
+parse_bool(const char *s, int *out)
+{
+    if (!strcmp(s, "1") || !strcmp(s, "yes") || !strcmp(s, "true") ||
+        !strcmp(s, "on"))
+        *out = 1;
+    else if (!strcmp(s, "0") || !strcmp(s, "no") || !strcmp(s, "false") ||
+             !strcmp(s, "off"))
+        *out = 0;
+    else
+        return -1;
+    return 0;
+}
+
+static void
+list_free(char **list)
+{
+    size_t i;
+
+    if (list == NULL)
+        return;
+    for (i = 0; list[i] != NULL; i++)
+        free(list[i]);
+    free(list);
+}
+
+/* Appends the comma-separated names in value to *listp. */
+static void
+list_add(char ***listp, const char *value)
+{
+    size_t n = 0;
+    const char *p = value;
+    char **list = *listp;
+
+    while (list != NULL && list[n] != NULL)
+        n++;
+    while (*p != '\0') {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+        while (len > 0 && (*p == ' ' || *p == '\t')) {
+            p++;
+            len--;
+        }
+        while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        if (len > 0) {
+            list = xrealloc(list, (n + 2) * sizeof(*list));
+            list[n++] = xstrndup(p, len);
+            list[n] = NULL;
+        }
+        if (comma == NULL)
+            break;
+        p = comma + 1;
+    }
+    *listp = list;
+}
+
+/*
+ * Applies one option's value from source src.  A list option given by a
+ * higher source replaces what lower sources said; repeated flags append.
+ */
+static int
+apply_value(struct config *cfg, int idx, const char *value,
+            enum opt_source src, enum opt_source *seen, char *err,
+            size_t errlen)
+{
+    const struct option_def *o = &options[idx];
+    static const char *const src_names[] = {"default", "config file",
+        "environment", "command line"};
+    long long v;
+    int b;
+
+    switch (o->type) {
+    case OPT_STRING: {
+        char **slot = (char **)((char *)cfg + o->offset);
+
+        if (*value == '\0')
+            return set_err(err, errlen, "%s: --%s must not be empty",
+                           src_names[src], o->name);
+        free(*slot);
+        *slot = xstrdup(value);
+        break;
+    }
+    case OPT_INT:
+        if (util_parse_ll(value, o->min, o->max, &v) < 0)
+            return set_err(err, errlen,
+                           "%s: --%s must be an integer from %ld to %ld, "
+                           "not '%s'", src_names[src], o->name, o->min,
+                           o->max, value);
+        *(int *)((char *)cfg + o->offset) = (int)v;
+        break;
+    case OPT_BOOL:
+        if (parse_bool(value, &b) < 0)
+            return set_err(err, errlen,
+                           "%s: --%s must be yes or no, not '%s'",
+                           src_names[src], o->name, value);
+        *(int *)((char *)cfg + o->offset) = b;
+        break;
+    case OPT_LIST:
+        if (seen[idx] < src) {
+            list_free(cfg->allow_hosts);
+            cfg->allow_hosts = NULL;
+        }
+        list_add(&cfg->allow_hosts, value);
+        break;
+    case OPT_DURABILITY:
+        if (!strcmp(value, "full"))
+            cfg->durability = DURABILITY_FULL;
+        else if (!strcmp(value, "normal"))
+            cfg->durability = DURABILITY_NORMAL;
+        else
+            return set_err(err, errlen,
+                           "%s: --durability must be full or normal, "
+                           "not '%s'", src_names[src], value);
+        break;
+    }
+    seen[idx] = src;
+    return 0;
+}
+
+/*
+ * Reads "key = value" lines; '#' starts a comment line; keys are the long
+ * option names.  Unknown keys are errors: a typo must not be ignored.
+ */
+static int
+load_file(struct config *cfg, const char *path, enum opt_source *seen,
+          char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    char line[LIMIT_CONFIG_LINE];
+    int lineno = 0, rc = 0;
+
+    if (f == NULL)
+        return set_err(err, errlen, "config file %s: %s", path,
+                       strerror(errno));
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char *p = line, *eq, *key, *value, *end;
+        int i, found = -1;
+        size_t len = strlen(line);
+
+        lineno++;
+        if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
+            rc = set_err(err, errlen, "%s:%d: line too long", path, lineno);
+            break;
+        }
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '#' || *p == '\n' || *p == '\0' || *p == '\r')
+            continue;
+        eq = strchr(p, '=');
+        if (eq == NULL) {
+            rc = set_err(err, errlen, "%s:%d: expected 'key = value'", path,
+                         lineno);
+            break;
+        }
+        key = p;
+        end = eq;
+        while (end > key && (end[-1] == ' ' || end[-1] == '\t'))
+            end--;
+        *end = '\0';
+        value = eq + 1;
+        while (*value == ' ' || *value == '\t')
+            value++;
+        end = value + strlen(value);
+        while (end > value && (end[-1] == '\n' || end[-1] == '\r' ||
+                               end[-1] == ' ' || end[-1] == '\t'))
+            end--;
+        *end = '\0';
+        for (i = 0; i < O_COUNT; i++)
+            if (!strcmp(options[i].name, key))
+                found = i;
+        if (found < 0) {
+            rc = set_err(err, errlen, "%s:%d: unknown key '%s'", path,
+                         lineno, key);
+            break;
+        }
+        if (apply_value(cfg, found, value, SRC_FILE, seen, err,
+                        errlen) < 0) {
+            char inner[512];
+
+            snprintf(inner, sizeof(inner), "%s", err);
+            rc = set_err(err, errlen, "%s:%d: %s", path, lineno, inner);
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+/* Splits cfg->listen into host and port; "[::1]:80" form for IPv6. */
+static int
+parse_listen(struct config *cfg, char *err, size_t errlen)
+{
+    const char *s = cfg->listen, *colon;
+    long long port;
+
+    free(cfg->listen_host);
+    cfg->listen_host = NULL;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+
+        if (close == NULL || close[1] != ':')
+            return set_err(err, errlen, "--listen '%s': expected [ADDR]:PORT",
+                           s);
+        cfg->listen_host = xstrndup(s + 1, (size_t)(close - s - 1));
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL || colon == s)
+            return set_err(err, errlen, "--listen '%s': expected HOST:PORT",
+                           s);
+        cfg->listen_host = xstrndup(s, (size_t)(colon - s));
+    }
+    if (util_parse_ll(colon + 1, 0, 65535, &port) < 0)
+        return set_err(err, errlen, "--listen '%s': port must be 0-65535", s);
+    cfg->listen_port = (int)port;
+    return 0;
+}
+
+/*
+ * True when argv0 names the installed binary (found through PATH or in
+ * the configured sbindir/bindir): then system paths are the defaults.
+ * Any other path means a run from a build tree, which keeps its state in
+ * ./var so a developer never touches system directories by accident.
+ */
+static int
+installed_binary(const char *argv0)
+{
+    char dir[PATH_MAX], real_dir[PATH_MAX], real_sbin[PATH_MAX];
+    const char *slash;
+
+    if (argv0 == NULL || strchr(argv0, '/') == NULL)
+        return 1;
+    slash = strrchr(argv0, '/');
+    snprintf(dir, sizeof(dir), "%.*s", (int)(slash - argv0), argv0);
+    if (dir[0] == '\0')
+        snprintf(dir, sizeof(dir), "/");
+    if (realpath(dir, real_dir) == NULL)
+        return 0;
+    if (realpath(COLIBRI_SBINDIR, real_sbin) != NULL &&
+        !strcmp(real_dir, real_sbin))
+        return 1;
+    if (realpath(COLIBRI_BINDIR, real_sbin) != NULL &&
+        !strcmp(real_dir, real_sbin))
+        return 1;
+    return 0;
+}
+
+static void
+set_defaults(struct config *cfg, const char *argv0)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->listen = xstrdup("127.0.0.1:7700");
+    if (installed_binary(argv0))
+        cfg->data_dir = xstrdup(COLIBRI_SYSTEM_DATA_DIR);
+    else
+        cfg->data_dir = xstrdup("./var");
+    cfg->durability = DURABILITY_FULL;
+    cfg->threads = 16;
+    cfg->reap_interval = 1;
+}
+
+int
+config_load(struct config *cfg, int argc, char **argv,
+            enum config_action *action, char *err, size_t errlen)
+{
+    struct option longopts[O_COUNT + 7];
+    enum opt_source seen[O_COUNT];
+    char shortopts[64];
+    char envname[64];
+    const char *config_path = NULL;
+    int *flag_idx;
+    const char **flag_val;
+    int nflags = 0, i, c, n = 0, rc = -1;
+    size_t s = 0;
+
+    set_defaults(cfg, argc > 0 ? argv[0] : NULL);
+    *action = CONFIG_RUN;
+    for (i = 0; i < O_COUNT; i++)
+        seen[i] = SRC_DEFAULT;
+
+    shortopts[s++] = ':';
+    for (i = 0; i < O_COUNT; i++) {
+        longopts[n].name = options[i].name;
+        longopts[n].has_arg = options[i].type == OPT_BOOL ? no_argument
+                                                          : required_argument;
+        longopts[n].flag = NULL;
+        longopts[n].val = i + 1;
+        n++;
+        if (options[i].short_opt) {
+            shortopts[s++] = (char)options[i].short_opt;
+            if (options[i].type != OPT_BOOL)
+                shortopts[s++] = ':';
+        }
+    }
+    longopts[n++] = (struct option){"help", no_argument, NULL, A_HELP};
+    longopts[n++] = (struct option){"version", no_argument, NULL, A_VERSION};
+    longopts[n++] = (struct option){"check-config", no_argument, NULL,
+                                    A_CHECK};
+    longopts[n++] = (struct option){"print-config", no_argument, NULL,
+                                    A_PRINT};
+    longopts[n++] = (struct option){"print-ops", no_argument, NULL,
+                                    A_PRINT_OPS};
+    longopts[n++] = (struct option){"config", required_argument, NULL,
+                                    A_CONFIG};
+    longopts[n] = (struct option){NULL, 0, NULL, 0};
+    s += (size_t)snprintf(shortopts + s, sizeof(shortopts) - s, "hVc:");
+
+    /* First pass: collect flags, so the file can be read before them. */
+    flag_idx = xcalloc((size_t)argc + 1, sizeof(*flag_idx));
+    flag_val = xcalloc((size_t)argc + 1, sizeof(*flag_val));
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+        int idx = -1;
+
+        if (c == '?') {
+            if (optopt)
+                set_err(err, errlen, "unknown option '-%c'", optopt);
+            else
+                set_err(err, errlen, "unknown option '%s'",
+                        argv[optind - 1]);
+            goto out;
+        }
+        if (c == ':') {
+            set_err(err, errlen, "option '%s' needs a value",
+                    argv[optind - 1]);
+            goto out;
+        }
+        switch (c) {
+        case A_HELP: case 'h': *action = CONFIG_HELP; continue;
+        case A_VERSION: case 'V': *action = CONFIG_VERSION; continue;
+        case A_CHECK: *action = CONFIG_CHECK; continue;
+        case A_PRINT: *action = CONFIG_PRINT; continue;
+        case A_PRINT_OPS: *action = CONFIG_PRINT_OPS; continue;
+        case A_CONFIG: case 'c': config_path = optarg; continue;
+        default: break;
+        }
+        if (c >= 1 && c <= O_COUNT)
+            idx = c - 1;
+        for (i = 0; idx < 0 && i < O_COUNT; i++)
+            if (options[i].short_opt == c)
+                idx = i;
+        if (idx < 0) {
+            set_err(err, errlen, "unknown option");
+            goto out;
+        }
+        flag_idx[nflags] = idx;
+        flag_val[nflags] = options[idx].type == OPT_BOOL ? "yes" : optarg;
+        nflags++;
+    }
+    if (optind < argc) {
+        set_err(err, errlen, "unexpected argument '%s'", argv[optind]);
+        goto out;
+    }
+    if (*action == CONFIG_HELP || *action == CONFIG_VERSION ||
+        *action == CONFIG_PRINT_OPS) {
+        rc = 0;
+        goto out;
+    }
+
+    /* The file: --config, else COLIBRI_CONFIG, else the system file when
+     * it exists. */
+    if (config_path == NULL)
+        config_path = getenv("COLIBRI_CONFIG");
+    if (config_path == NULL && access(COLIBRI_SYSTEM_CONFIG, F_OK) == 0 &&
+        installed_binary(argc > 0 ? argv[0] : NULL))
+        config_path = COLIBRI_SYSTEM_CONFIG;
+    if (config_path != NULL) {
+        if (load_file(cfg, config_path, seen, err, errlen) < 0)
+            goto out;
+        cfg->config_file = xstrdup(config_path);
+    }
+
+    for (i = 0; i < O_COUNT; i++) {
+        const char *v;
+
+        env_name(options[i].name, envname, sizeof(envname));
+        v = getenv(envname);
+        if (v == NULL)
+            continue;
+        if (options[i].type == OPT_BOOL && *v == '\0')
+            continue;
+        if (apply_value(cfg, i, v, SRC_ENV, seen, err, errlen) < 0) {
+            char inner[512];
+
+            snprintf(inner, sizeof(inner), "%s", err);
+            set_err(err, errlen, "%s: %s", envname, inner);
+            goto out;
+        }
+    }
+    for (i = 0; i < nflags; i++)
+        if (apply_value(cfg, flag_idx[i], flag_val[i], SRC_FLAG, seen, err,
+                        errlen) < 0)
+            goto out;
+
+    if (parse_listen(cfg, err, errlen) < 0)
+        goto out;
+    if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
+        set_err(err, errlen, "--tls-cert and --tls-key go together");
+        goto out;
+    }
+    if (cfg->db_path == NULL)
+        cfg->db_path = xasprintf("%s/colibri.sqlite", cfg->data_dir);
+    cfg->token_path = xasprintf("%s/token", cfg->data_dir);
+    if (cfg->socket_path == NULL) {
+        const char *xdg = getenv("XDG_RUNTIME_DIR");
+
+        if (installed_binary(argc > 0 ? argv[0] : NULL) && getuid() == 0)
+            cfg->socket_path = xstrdup(COLIBRI_SYSTEM_RUN_DIR
+                                       "/colibri.sock");
+        else if (xdg != NULL && *xdg == '/')
+            cfg->socket_path = xasprintf("%s/colibri/colibri.sock", xdg);
+        else
+            cfg->socket_path = xasprintf("%s/colibri.sock", cfg->data_dir);
+    }
+    rc = 0;
+out:
+    free(flag_idx);
+    free(flag_val);
+    return rc;
+}
+
+int
+config_check(const struct config *cfg, char *err, size_t errlen)
+{
+    struct stat st;
+
+    if (cfg->tls_cert != NULL && access(cfg->tls_cert, R_OK) < 0)
+        return set_err(err, errlen, "--tls-cert %s: %s", cfg->tls_cert,
+                       strerror(errno));
+    if (cfg->tls_key != NULL && access(cfg->tls_key, R_OK) < 0)
+        return set_err(err, errlen, "--tls-key %s: %s", cfg->tls_key,
+                       strerror(errno));
+    if (stat(cfg->data_dir, &st) == 0 && !S_ISDIR(st.st_mode))
+        return set_err(err, errlen, "--data-dir %s: not a directory",
+                       cfg->data_dir);
+    if (stat(cfg->token_path, &st) == 0 && (st.st_mode & 077) != 0)
+        return set_err(err, errlen,
+                       "token file %s has mode %03o; it must not be "
+                       "readable by group or others (chmod 600)",
+                       cfg->token_path, (unsigned)(st.st_mode & 0777));
+    return 0;
+}
+
+void
+config_print(const struct config *cfg, FILE *out)
+{
+    size_t i;
+
+    fprintf(out, "# colibrid effective configuration%s%s\n",
+            cfg->config_file ? " (file: " : "",
+            cfg->config_file ? cfg->config_file : "");
+    if (cfg->config_file)
+        fprintf(out, "# )\n");
+    fprintf(out, "listen = %s\n", cfg->listen);
+    fprintf(out, "data-dir = %s\n", cfg->data_dir);
+    fprintf(out, "db = %s\n", cfg->db_path);
+    fprintf(out, "socket = %s\n", cfg->socket_path);
+    if (cfg->tls_cert)
+        fprintf(out, "tls-cert = %s\n", cfg->tls_cert);
+    if (cfg->tls_key)
+        fprintf(out, "tls-key = %s\n", cfg->tls_key);
+    fprintf(out, "allow-host = ");
+    for (i = 0; cfg->allow_hosts && cfg->allow_hosts[i]; i++)
+        fprintf(out, "%s%s", i ? "," : "", cfg->allow_hosts[i]);
+    fprintf(out, "\n");
+    fprintf(out, "durability = %s\n",
+            cfg->durability == DURABILITY_FULL ? "full" : "normal");
+    fprintf(out, "threads = %d\n", cfg->threads);
+    fprintf(out, "reap-interval = %d\n", cfg->reap_interval);
+    fprintf(out, "daemon = %s\n", cfg->daemonize ? "yes" : "no");
+    fprintf(out, "debug = %s\n", cfg->debug ? "yes" : "no");
+}
+
+void
+config_usage(FILE *out, const char *progname)
+{
+    char envname[64], left[64];
+    int i;
+
+    fprintf(out,
+            "usage: %s [options]\n\n"
+            "Colibri daemon: task board, agent registry and skills catalog "
+            "over HTTP.\n\nOptions (flag > environment > config file > "
+            "default):\n", progname);
+    for (i = 0; i < O_COUNT; i++) {
+        const struct option_def *o = &options[i];
+
+        if (o->short_opt)
+            snprintf(left, sizeof(left), "-%c, --%s%s%s", o->short_opt,
+                     o->name, o->metavar ? " " : "",
+                     o->metavar ? o->metavar : "");
+        else
+            snprintf(left, sizeof(left), "    --%s%s%s", o->name,
+                     o->metavar ? " " : "", o->metavar ? o->metavar : "");
+        env_name(o->name, envname, sizeof(envname));
+        fprintf(out, "  %-30s %s\n  %-30s [env %s]\n", left, o->help, "",
+                envname);
+    }
+    fprintf(out,
+            "  -c, --config FILE              read FILE (key = value "
+            "lines) [env COLIBRI_CONFIG]\n"
+            "      --check-config             validate the configuration "
+            "and exit\n"
+            "      --print-config             print the effective "
+            "configuration and exit\n"
+            "      --print-ops                print the operations table "
+            "(JSON) and exit\n"
+            "  -V, --version                  print the version and exit\n"
+            "  -h, --help                     print this help and exit\n");
+}
+
+void
+config_free(struct config *cfg)
+{
+    free(cfg->config_file);
+    free(cfg->listen);
+    free(cfg->listen_host);
+    free(cfg->data_dir);
+    free(cfg->db_path);
+    free(cfg->token_path);
+    free(cfg->socket_path);
+    free(cfg->tls_cert);
+    free(cfg->tls_key);
+    list_free(cfg->allow_hosts);
+    memset(cfg, 0, sizeof(*cfg));
+}

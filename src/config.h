@@ -1,0 +1,66 @@
+/*
+ * config.h - colibrid's configuration: one table of options read from
+ * flags (getopt_long), COLIBRI_* environment variables and a config file,
+ * with precedence flag > env > file > default.
+ *
+ * The table in config.c is the single description of every option: it
+ * drives --help, --print-config, the environment names and the file keys,
+ * so the four can never disagree.
+ */
+#ifndef COLIBRI_CONFIG_H
+#define COLIBRI_CONFIG_H
+
+#include <stdio.h>
+
+enum durability {
+    DURABILITY_FULL,            /* fsync each group commit (survives power loss) */
+    DURABILITY_NORMAL           /* WAL without fsync per commit (survives kill -9) */
+};
+
+/* Value struct: public, owned strings, freed by config_free. */
+struct config {
+    char *config_file;          /* the file that was read, or NULL */
+    char *listen;               /* "HOST:PORT" as given */
+    char *listen_host;          /* parsed from listen */
+    int listen_port;            /* parsed from listen; 0 = pick a free one */
+    char *data_dir;
+    char *db_path;              /* defaults to data_dir/colibri.sqlite */
+    char *token_path;           /* always data_dir/token */
+    char *socket_path;
+    char *tls_cert;
+    char *tls_key;
+    char **allow_hosts;         /* NULL-terminated, extra allowed Host names */
+    enum durability durability;
+    int threads;                /* HTTP worker threads */
+    int reap_interval;          /* seconds between lease reaper runs */
+    int daemonize;
+    int debug;
+};
+
+enum config_action {
+    CONFIG_RUN,
+    CONFIG_HELP,
+    CONFIG_VERSION,
+    CONFIG_CHECK,
+    CONFIG_PRINT,
+    CONFIG_PRINT_OPS            /* the operations table as JSON */
+};
+
+/*
+ * Builds the configuration from argv, the environment (envp-style lookup
+ * through getenv) and the config file.  On error returns -1 with a human
+ * reason in err; *action tells main what was asked for.
+ */
+int config_load(struct config *cfg, int argc, char **argv,
+                enum config_action *action, char *err, size_t errlen);
+
+/* Checks what can only be checked against the system (files readable,
+ * address parseable); 0 or -1 with the reason in err. */
+int config_check(const struct config *cfg, char *err, size_t errlen);
+
+/* Writes the effective configuration in config-file syntax. */
+void config_print(const struct config *cfg, FILE *out);
+void config_usage(FILE *out, const char *progname);
+void config_free(struct config *cfg);
+
+#endif

@@ -1,0 +1,30 @@
+/*
+ * handlers.h - the handlers the operations table points at.  Each takes a
+ * validated call and fills call->result (or call->text) or call->err.
+ */
+#ifndef COLIBRI_HANDLERS_H
+#define COLIBRI_HANDLERS_H
+
+#include "ops.h"
+
+/* op_system.c */
+int op_system_health(struct call *c);
+int op_system_version(struct call *c);
+int op_system_metrics(struct call *c);
+
+/* op_task.c */
+int op_task_create(struct call *c);
+int op_task_get(struct call *c);
+int op_task_list(struct call *c);
+int op_task_ready(struct call *c);
+int op_task_update(struct call *c);
+int op_task_delete(struct call *c);
+int op_task_claim(struct call *c);
+int op_task_claim_next(struct call *c);
+int op_task_heartbeat(struct call *c);
+int op_task_release(struct call *c);
+int op_task_complete(struct call *c);
+int op_task_dep_add(struct call *c);
+int op_task_dep_remove(struct call *c);
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * http.h - the HTTP(S) transport: libmicrohttpd in front of the
+ * operations table.  The only module that includes microhttpd.h.
+ *
+ * It does the generic work once for every operation: Host check (before
+ * anything else), routing (404, 405 + Allow), token check, body limits
+ * (413), media type (415), JSON parsing (400), turning path, query, body
+ * and If-Match into one argument object, and rendering results and RFC
+ * 9457 problems.  One access-log line per request.
+ */
+#ifndef COLIBRI_HTTP_H
+#define COLIBRI_HTTP_H
+
+#include <stddef.h>
+
+struct app;
+struct http;
+
+struct http_options {
+    const char *host;           /* address to bind */
+    int port;                   /* 0: any free port */
+    const char *tls_cert_pem;   /* PEM text, or NULL for plain HTTP */
+    const char *tls_key_pem;
+    int threads;
+    const char *token;          /* required as Bearer on all but OP_OPEN */
+    char *const *allow_hosts;   /* extra Host names, NULL-terminated */
+};
+
+/* Starts serving; new handle.  0, or -1 with the reason in err. */
+int http_start(struct http **out, struct app *app,
+               const struct http_options *opts, char *err, size_t errlen);
+
+/* The port actually bound (useful with port 0). */
+int http_port(const struct http *h);
+
+/* Stops accepting, finishes requests in flight, frees.  Accepts NULL. */
+void http_stop(struct http *h);
+
+/* The MHD flags colibrid runs with; the benchmark's bare server uses the
+ * same so the two are comparable. */
+unsigned int http_daemon_flags(int tls);
+
+const char *http_library_version(void);
+
+#endif

@@ -1,0 +1,493 @@
+/*
+ * store.c - the SQLite backend: connections, migrations, the statement
+ * table, and the single writer thread that turns concurrent writes into
+ * group commits.
+ *
+ * Why one writer thread: SQLite admits one writer at a time anyway, and a
+ * durable commit (synchronous=FULL) costs an fsync whatever it carries.
+ * Callers hand their work to the writer as a job and sleep; the writer
+ * takes every job that queued while the last commit was syncing, runs
+ * each inside its own SAVEPOINT (so one failing job rolls back alone) in a
+ * single BEGIN IMMEDIATE ... COMMIT, then wakes them all.  Under load the
+ * fsync is shared by the whole batch; alone, a write costs one commit as
+ * before.  See docs/internals/store.md.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "limits.h"
+#include "log.h"
+#include "store_impl.h"
+#include "util.h"
+
+#define TASK_READY_EXPR                                                     \
+    "(t.status = 'todo' AND NOT EXISTS (SELECT 1 FROM task_deps d "         \
+    "JOIN tasks u ON u.id = d.depends_on WHERE d.task_id = t.id "           \
+    "AND u.status <> 'done'))"
+
+/* The columns of a task document, in the order store_task.c reads them. */
+#define TASK_DOC_COLS                                                       \
+    "t.id, t.title, t.body, t.status, t.priority, t.labels, t.assignee, "   \
+    "t.lease_holder, t.lease_expires, t.attempt, t.version, t.result, "     \
+    "t.created_at, t.updated_at, t.closed_at, "                             \
+    "(SELECT json_group_array(depends_on) FROM (SELECT depends_on FROM "    \
+    "task_deps WHERE task_id = t.id ORDER BY depends_on)), "                \
+    TASK_READY_EXPR
+
+static const char *const statements[ST_COUNT] = {
+    [ST_TASK_INSERT] =
+        "INSERT INTO tasks(title, body, status, priority, labels, assignee,"
+        " result, created_at, updated_at, closed_at)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
+    [ST_TASK_SELECT] =
+        "SELECT " TASK_DOC_COLS " FROM tasks t WHERE t.id = ?1",
+    [ST_TASK_LIST] =
+        "SELECT " TASK_DOC_COLS " FROM tasks t WHERE t.id > ?1"
+        " AND (?2 IS NULL OR t.status IN (SELECT value FROM json_each(?2)))"
+        " AND (?3 IS NULL OR t.assignee = ?3)"
+        " AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(t.labels)"
+        "      WHERE value = ?4))"
+        " AND (?5 < 0 OR t.priority = ?5)"
+        " AND (?6 = 0 OR " TASK_READY_EXPR ")"
+        " ORDER BY t.id LIMIT ?7",
+    [ST_TASK_READY] =
+        "SELECT " TASK_DOC_COLS " FROM tasks t WHERE t.status = 'todo'"
+        " AND " TASK_READY_EXPR
+        " ORDER BY t.priority, t.created_at, t.id LIMIT ?1",
+    [ST_TASK_NEXT_READY] =
+        "SELECT t.id FROM tasks t WHERE t.status = 'todo'"
+        " AND " TASK_READY_EXPR
+        " ORDER BY t.priority, t.created_at, t.id LIMIT 1",
+    [ST_TASK_EXISTS] =
+        "SELECT 1 FROM tasks WHERE id = ?1",
+    [ST_TASK_ROW] =
+        "SELECT id, title, body, status, priority, labels, assignee,"
+        " lease_holder, lease_expires, attempt, version, result,"
+        " created_at, updated_at, closed_at FROM tasks WHERE id = ?1",
+    [ST_TASK_IS_READY] =
+        "SELECT " TASK_READY_EXPR " FROM tasks t WHERE t.id = ?1",
+    [ST_TASK_UPDATE] =
+        "UPDATE tasks SET title = ?2, body = ?3, status = ?4, priority = ?5,"
+        " labels = ?6, assignee = ?7, lease_holder = ?8, lease_expires = ?9,"
+        " attempt = ?10, version = ?11, result = ?12, updated_at = ?13,"
+        " closed_at = ?14 WHERE id = ?1",
+    [ST_TASK_DELETE] =
+        "DELETE FROM tasks WHERE id = ?1",
+    [ST_TASK_HAS_DEPENDENTS] =
+        "SELECT group_concat(task_id, ', ') FROM (SELECT task_id FROM"
+        " task_deps WHERE depends_on = ?1 ORDER BY task_id LIMIT 10)",
+    [ST_TASK_COUNTS] =
+        "SELECT status, count(*) FROM tasks GROUP BY status",
+    [ST_TASK_REAP] =
+        "SELECT id FROM tasks WHERE status = 'in_progress'"
+        " AND lease_expires < ?1 ORDER BY id LIMIT 1000",
+    [ST_DEP_INSERT] =
+        "INSERT OR IGNORE INTO task_deps(task_id, depends_on) VALUES(?1, ?2)",
+    [ST_DEP_DELETE] =
+        "DELETE FROM task_deps WHERE task_id = ?1 AND depends_on = ?2",
+    [ST_DEP_REACHES] =
+        "WITH RECURSIVE r(x) AS (SELECT ?1 UNION SELECT d.depends_on FROM"
+        " task_deps d JOIN r ON d.task_id = r.x) SELECT 1 FROM r"
+        " WHERE x = ?2 LIMIT 1",
+};
+
+/*
+ * Migrations: element i takes the schema from user_version i to i + 1.
+ * Never edit one that has shipped; append a new one.
+ */
+static const char *const migrations[] = {
+    /* 0 -> 1: the task board */
+    "CREATE TABLE tasks ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  title TEXT NOT NULL,"
+    "  body TEXT NOT NULL DEFAULT '',"
+    "  status TEXT NOT NULL DEFAULT 'todo' CHECK (status IN ('todo',"
+    "    'in_progress', 'blocked', 'review', 'done', 'cancelled')),"
+    "  priority INTEGER NOT NULL DEFAULT 2 CHECK (priority BETWEEN 0 AND 4),"
+    "  labels TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(labels)),"
+    "  assignee TEXT,"
+    "  lease_holder TEXT,"
+    "  lease_expires INTEGER,"
+    "  attempt INTEGER NOT NULL DEFAULT 0,"
+    "  version INTEGER NOT NULL DEFAULT 1,"
+    "  result TEXT CHECK (result IS NULL OR json_valid(result)),"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  closed_at INTEGER"
+    ");"
+    "CREATE INDEX tasks_ready ON tasks(status, priority, created_at, id);"
+    "CREATE INDEX tasks_lease ON tasks(lease_expires)"
+    "  WHERE status = 'in_progress';"
+    "CREATE TABLE task_deps ("
+    "  task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,"
+    "  depends_on INTEGER NOT NULL REFERENCES tasks(id) ON DELETE RESTRICT,"
+    "  PRIMARY KEY (task_id, depends_on),"
+    "  CHECK (task_id <> depends_on)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX task_deps_reverse ON task_deps(depends_on);",
+};
+#define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+static int conn_open(struct store *s, struct conn **out, int writer,
+                     struct problem *err);
+static void conn_close(struct conn *c);
+static int migrate(struct store *s, struct problem *err);
+static void *writer_main(void *arg);
+static int exec_sql(struct conn *c, const char *sql, struct problem *err);
+
+int
+store_sql_error(struct conn *c, struct problem *err, const char *what)
+{
+    int code = sqlite3_extended_errcode(c->db);
+
+    log_warnx("store: %s: %s (%d)", what, sqlite3_errmsg(c->db), code);
+    if ((code & 0xff) == SQLITE_FULL)
+        return problem_set(err, 507, "storage_full",
+                           "the database disk is full");
+    if ((code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED)
+        return problem_set(err, 503, "store_busy",
+                           "the database is busy; retry");
+    return problem_set(err, 500, "store_error",
+                       "the database reported an error during %s", what);
+}
+
+static int
+exec_sql(struct conn *c, const char *sql, struct problem *err)
+{
+    char *msg = NULL;
+
+    if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        log_warnx("store: %s: %s", sql, msg ? msg : "?");
+        sqlite3_free(msg);
+        return store_sql_error(c, err, "exec");
+    }
+    return 0;
+}
+
+sqlite3_stmt *
+store_stmt(struct conn *c, enum stmt_id id)
+{
+    sqlite3_stmt *st = c->stmts[id];
+
+    if (st == NULL) {
+        if (sqlite3_prepare_v3(c->db, statements[id], -1,
+                               SQLITE_PREPARE_PERSISTENT, &st,
+                               NULL) != SQLITE_OK)
+            fatalx("store: cannot prepare statement %d: %s", (int)id,
+                   sqlite3_errmsg(c->db));
+        c->stmts[id] = st;
+    } else {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
+    return st;
+}
+
+static int
+conn_open(struct store *s, struct conn **out, int writer,
+          struct problem *err)
+{
+    struct conn *c = xcalloc(1, sizeof(*c));
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+    struct problem ignored = {0};
+
+    if (writer)
+        flags |= SQLITE_OPEN_CREATE;
+    if (sqlite3_open_v2(s->path, &c->db, flags, NULL) != SQLITE_OK) {
+        problem_set(err, 500, "store_open",
+                    "cannot open database %s: %s", s->path,
+                    c->db ? sqlite3_errmsg(c->db) : "out of memory");
+        conn_close(c);
+        return -1;
+    }
+    sqlite3_busy_timeout(c->db, 10000);
+    sqlite3_extended_result_codes(c->db, 1);
+    if (writer) {
+        if (exec_sql(c, "PRAGMA journal_mode = WAL", err) < 0)
+            goto fail;
+    }
+    if (exec_sql(c, s->durable ? "PRAGMA synchronous = FULL"
+                               : "PRAGMA synchronous = NORMAL", err) < 0 ||
+        exec_sql(c, "PRAGMA foreign_keys = ON", err) < 0)
+        goto fail;
+    if (!writer && exec_sql(c, "PRAGMA query_only = ON", &ignored) < 0)
+        goto fail;
+    *out = c;
+    return 0;
+fail:
+    problem_clear(&ignored);
+    conn_close(c);
+    return -1;
+}
+
+static void
+conn_close(struct conn *c)
+{
+    int i;
+
+    if (c == NULL)
+        return;
+    for (i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(c->stmts[i]);
+    sqlite3_close(c->db);
+    free(c);
+}
+
+/* Runs pending migrations in one transaction; refuses a newer schema. */
+static int
+migrate(struct store *s, struct problem *err)
+{
+    sqlite3_stmt *st;
+    int version, v;
+    char pragma[64];
+
+    if (exec_sql(s->writer, "BEGIN IMMEDIATE", err) < 0)
+        return -1;
+    if (sqlite3_prepare_v2(s->writer->db, "PRAGMA user_version", -1, &st,
+                           NULL) != SQLITE_OK)
+        goto fail_sql;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        goto fail_sql;
+    }
+    version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (version > MIGRATION_COUNT) {
+        exec_sql(s->writer, "ROLLBACK", err);
+        return problem_set(err, 500, "schema_too_new",
+                           "database %s has schema version %d; this "
+                           "colibrid knows up to %d", s->path, version,
+                           MIGRATION_COUNT);
+    }
+    for (v = version; v < MIGRATION_COUNT; v++) {
+        if (exec_sql(s->writer, migrations[v], err) < 0)
+            goto fail;
+        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", v + 1);
+        if (exec_sql(s->writer, pragma, err) < 0)
+            goto fail;
+        log_info("store: migrated %s to schema version %d", s->path, v + 1);
+    }
+    if (exec_sql(s->writer, "COMMIT", err) < 0)
+        goto fail;
+    s->schema_version = MIGRATION_COUNT;
+    return 0;
+fail_sql:
+    store_sql_error(s->writer, err, "migration");
+fail:
+    sqlite3_exec(s->writer->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+int
+store_open(struct store **out, const struct store_options *opts,
+           struct problem *err)
+{
+    struct store *s = xcalloc(1, sizeof(*s));
+
+    s->path = xstrdup(opts->path);
+    s->durable = opts->durable;
+    s->clock = opts->clock ? opts->clock : util_now_ms;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->work_cond, NULL);
+    pthread_cond_init(&s->done_cond, NULL);
+    pthread_key_create(&s->reader_key, NULL);
+
+    if (conn_open(s, &s->writer, 1, err) < 0)
+        goto fail;
+    if (migrate(s, err) < 0)
+        goto fail;
+    if (pthread_create(&s->writer_thread, NULL, writer_main, s) != 0) {
+        problem_set(err, 500, "store_thread", "cannot start writer thread");
+        goto fail;
+    }
+    *out = s;
+    return 0;
+fail:
+    conn_close(s->writer);
+    pthread_key_delete(s->reader_key);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->work_cond);
+    pthread_cond_destroy(&s->done_cond);
+    free(s->path);
+    free(s);
+    return -1;
+}
+
+void
+store_close(struct store *s)
+{
+    struct conn *c, *next;
+
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->stopping = 1;
+    pthread_cond_signal(&s->work_cond);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->writer_thread, NULL);
+
+    for (c = s->readers; c != NULL; c = next) {
+        next = c->next_reader;
+        conn_close(c);
+    }
+    /* Closing the last connection checkpoints and removes the WAL. */
+    conn_close(s->writer);
+    pthread_key_delete(s->reader_key);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->work_cond);
+    pthread_cond_destroy(&s->done_cond);
+    free(s->path);
+    free(s);
+}
+
+int
+store_ping(struct store *s, struct problem *err)
+{
+    struct conn *c = store_reader(s);
+    sqlite3_stmt *st = store_stmt(c, ST_TASK_EXISTS);
+    int rc;
+
+    sqlite3_bind_int64(st, 1, 0);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return store_sql_error(c, err, "ping");
+    return 0;
+}
+
+int
+store_schema_version(struct store *s)
+{
+    return s->schema_version;
+}
+
+/* The calling thread's reader connection, opened on first use. */
+struct conn *
+store_reader(struct store *s)
+{
+    struct conn *c = pthread_getspecific(s->reader_key);
+    struct problem err = {0};
+
+    if (c != NULL)
+        return c;
+    if (conn_open(s, &c, 0, &err) < 0)
+        fatalx("store: cannot open a reader connection: %s", err.detail);
+    pthread_setspecific(s->reader_key, c);
+    pthread_mutex_lock(&s->lock);
+    c->next_reader = s->readers;
+    s->readers = c;
+    pthread_mutex_unlock(&s->lock);
+    return c;
+}
+
+/*
+ * Queues fn to run inside the next group commit and waits until that
+ * commit is done.  Returns fn's result, or -1 when the commit itself
+ * failed (then nothing fn did is kept).
+ */
+int
+store_write(struct store *s,
+            int (*fn)(struct store *, struct conn *, void *,
+                      struct problem *),
+            void *ctx, struct problem *err)
+{
+    struct write_job job = {fn, ctx, err, 0, 0, NULL};
+
+    pthread_mutex_lock(&s->lock);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->lock);
+        return problem_set(err, 503, "shutting_down",
+                           "the daemon is shutting down");
+    }
+    if (s->queue_tail)
+        s->queue_tail->next = &job;
+    else
+        s->queue_head = &job;
+    s->queue_tail = &job;
+    pthread_cond_signal(&s->work_cond);
+    while (!job.done)
+        pthread_cond_wait(&s->done_cond, &s->lock);
+    pthread_mutex_unlock(&s->lock);
+    return job.rc;
+}
+
+/* Runs one batch of jobs in a single transaction. */
+static void
+run_batch(struct store *s, struct write_job *batch)
+{
+    struct conn *c = s->writer;
+    struct write_job *j;
+    struct problem commit_err = {0};
+    int ok = 1;
+
+    if (exec_sql(c, "BEGIN IMMEDIATE", &commit_err) < 0) {
+        ok = 0;
+        goto out;
+    }
+    for (j = batch; j != NULL; j = j->next) {
+        if (exec_sql(c, "SAVEPOINT job", j->err) < 0) {
+            j->rc = -1;
+            continue;
+        }
+        j->rc = j->fn(s, c, j->ctx, j->err);
+        if (j->rc < 0)
+            sqlite3_exec(c->db, "ROLLBACK TO job", NULL, NULL, NULL);
+        sqlite3_exec(c->db, "RELEASE job", NULL, NULL, NULL);
+    }
+    if (exec_sql(c, "COMMIT", &commit_err) < 0) {
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        ok = 0;
+    }
+out:
+    if (!ok) {
+        for (j = batch; j != NULL; j = j->next) {
+            if (j->rc == 0) {
+                problem_clear(j->err);
+                *j->err = commit_err;
+                j->err->extra = NULL;
+            }
+            j->rc = -1;
+        }
+    }
+    problem_clear(&commit_err);
+}
+
+static void *
+writer_main(void *arg)
+{
+    struct store *s = arg;
+    struct write_job *batch, *j, *next;
+    int n;
+
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        while (s->queue_head == NULL && !s->stopping)
+            pthread_cond_wait(&s->work_cond, &s->lock);
+        if (s->queue_head == NULL && s->stopping)
+            break;
+        /* Take up to LIMIT_WRITE_BATCH jobs, in arrival order. */
+        batch = s->queue_head;
+        for (j = batch, n = 1; j->next != NULL && n < LIMIT_WRITE_BATCH;
+             j = j->next, n++)
+            ;
+        s->queue_head = j->next;
+        if (s->queue_head == NULL)
+            s->queue_tail = NULL;
+        j->next = NULL;
+        pthread_mutex_unlock(&s->lock);
+
+        run_batch(s, batch);
+
+        pthread_mutex_lock(&s->lock);
+        for (j = batch; j != NULL; j = next) {
+            next = j->next;
+            j->done = 1;
+        }
+        pthread_cond_broadcast(&s->done_cond);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}

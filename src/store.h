@@ -1,0 +1,123 @@
+/*
+ * store.h - the persistent state of Colibri behind one interface.
+ *
+ * The store is opaque: callers see operations on the domain (create a
+ * task, claim it, ...) and never SQL, so a second backend (PostgreSQL for
+ * several daemons sharing one board) implements this header without
+ * touching the handlers.  Results are JSON documents (new references) in
+ * the shapes the API documents.
+ *
+ * Threading: every function may be called from any thread.  Writes go
+ * through one writer thread that batches concurrent callers into group
+ * commits (docs/internals/store.md); each call returns only after its
+ * commit is durable at the configured level, so an acknowledged write is
+ * never lost.  Reads use a per-thread connection and see the last commit.
+ *
+ * Errors: 0 on success; -1 with err filled (status, code, detail).
+ */
+#ifndef COLIBRI_STORE_H
+#define COLIBRI_STORE_H
+
+#include <stdint.h>
+#include <jansson.h>
+
+#include "problem.h"
+
+struct store;
+
+/* Task statuses, in the order /metrics reports them. */
+enum task_status {
+    TASK_TODO, TASK_IN_PROGRESS, TASK_BLOCKED, TASK_REVIEW, TASK_DONE,
+    TASK_CANCELLED, TASK_STATUS_COUNT
+};
+extern const char *const task_status_names[TASK_STATUS_COUNT + 1];
+
+/* Outcomes of a claim. */
+enum claim_outcome { CLAIM_CLAIMED, CLAIM_RENEWED, CLAIM_STOLEN, CLAIM_DENIED };
+
+struct store_options {
+    const char *path;           /* database file; created when missing */
+    int durable;                /* 1: synchronous=FULL, 0: NORMAL */
+    int64_t (*clock)(void);     /* ms since epoch; NULL = wall clock */
+};
+
+/* Opens (creating and migrating as needed) the database. */
+int store_open(struct store **out, const struct store_options *opts,
+               struct problem *err);
+/* Drains pending writes, stops the writer and closes every connection.
+ * Accepts NULL. */
+void store_close(struct store *s);
+
+/* A cheap query that proves the database answers. */
+int store_ping(struct store *s, struct problem *err);
+
+/* Schema version after migration (PRAGMA user_version). */
+int store_schema_version(struct store *s);
+
+/*
+ * Tasks.  Arguments arrive validated for type by the operations table;
+ * the store checks the domain rules (existence, status, leases, cycles).
+ */
+int store_task_create(struct store *s, const json_t *fields, json_t **task,
+                      struct problem *err);
+int store_task_get(struct store *s, int64_t id, json_t **task,
+                   struct problem *err);
+
+struct task_filter {
+    const char *statuses;       /* comma list, or NULL */
+    const char *assignee;
+    const char *label;
+    int priority;               /* -1 = any */
+    int ready_only;
+    int64_t after;              /* cursor: id strictly greater */
+    int limit;
+};
+/* {"items":[...],"next":"<id>"|null} ordered by id. */
+int store_task_list(struct store *s, const struct task_filter *f,
+                    json_t **page, struct problem *err);
+/* Ready tasks ordered by priority, then age: {"items":[...]}. */
+int store_task_ready(struct store *s, int limit, json_t **page,
+                     struct problem *err);
+
+/* Partial update of title/body/priority/labels/assignee/status/result.
+ * version must equal the stored one (stale: 409, or 412 when
+ * from_if_match). */
+int store_task_update(struct store *s, int64_t id, json_t *changes,
+                      int64_t version, int from_if_match, json_t **task,
+                      struct problem *err);
+/* version < 0: unconditional. */
+int store_task_delete(struct store *s, int64_t id, int64_t version,
+                      int from_if_match, struct problem *err);
+
+/*
+ * Claims task id for agent (id 0: the first ready task by priority then
+ * age).  *result is {"outcome":..., "task":...}; a denial is an error
+ * (409 claim_denied) whose extension members carry the same shape.
+ */
+int store_task_claim(struct store *s, int64_t id, const char *agent,
+                     int lease_seconds, json_t **result,
+                     struct problem *err);
+/* attempt < 0: not checked. */
+int store_task_heartbeat(struct store *s, int64_t id, const char *agent,
+                         int lease_seconds, int64_t attempt, json_t **task,
+                         struct problem *err);
+int store_task_release(struct store *s, int64_t id, const char *agent,
+                       int64_t attempt, json_t **task, struct problem *err);
+/* status is "done" or "review"; result may be NULL. */
+int store_task_complete(struct store *s, int64_t id, const char *agent,
+                        int64_t attempt, const char *status,
+                        const json_t *result, json_t **task,
+                        struct problem *err);
+int store_task_dep_add(struct store *s, int64_t id, int64_t depends_on,
+                       json_t **task, struct problem *err);
+int store_task_dep_remove(struct store *s, int64_t id, int64_t depends_on,
+                          json_t **task, struct problem *err);
+
+/* Returns expired leases to todo; *count says how many. */
+int store_task_reap(struct store *s, int *count, struct problem *err);
+
+/* Number of tasks per status (index enum task_status). */
+int store_task_counts(struct store *s, int64_t counts[TASK_STATUS_COUNT],
+                      struct problem *err);
+
+#endif

@@ -1,0 +1,81 @@
+/*
+ * store_impl.h - private to the SQLite backend (store.c, store_task.c).
+ *
+ * The statement table: every SQL statement the backend runs is listed
+ * once here and prepared once per connection, on first use.
+ */
+#ifndef COLIBRI_STORE_IMPL_H
+#define COLIBRI_STORE_IMPL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "store.h"
+
+enum stmt_id {
+    ST_TASK_INSERT,
+    ST_TASK_SELECT,
+    ST_TASK_LIST,
+    ST_TASK_READY,
+    ST_TASK_NEXT_READY,
+    ST_TASK_EXISTS,
+    ST_TASK_ROW,
+    ST_TASK_IS_READY,
+    ST_TASK_UPDATE,
+    ST_TASK_SET_LEASE,
+    ST_TASK_DELETE,
+    ST_TASK_HAS_DEPENDENTS,
+    ST_TASK_COUNTS,
+    ST_TASK_REAP,
+    ST_DEP_INSERT,
+    ST_DEP_DELETE,
+    ST_DEP_REACHES,
+    ST_COUNT
+};
+
+/* One SQLite connection and its lazily prepared statements. */
+struct conn {
+    sqlite3 *db;
+    sqlite3_stmt *stmts[ST_COUNT];
+    struct conn *next_reader;   /* list of reader connections, for close */
+};
+
+/* A unit of work for the writer thread: fn runs inside the group
+ * transaction (within its own savepoint) on the writer connection. */
+struct write_job {
+    int (*fn)(struct store *s, struct conn *c, void *ctx,
+              struct problem *err);
+    void *ctx;
+    struct problem *err;
+    int rc;
+    int done;
+    struct write_job *next;
+};
+
+struct store {
+    char *path;
+    int durable;
+    int64_t (*clock)(void);
+
+    struct conn *writer;
+    pthread_t writer_thread;
+    pthread_mutex_t lock;       /* queue, stopping, readers */
+    pthread_cond_t work_cond;   /* writer waits for jobs */
+    pthread_cond_t done_cond;   /* callers wait for their commit */
+    struct write_job *queue_head, *queue_tail;
+    int stopping;
+
+    pthread_key_t reader_key;
+    struct conn *readers;
+    int schema_version;
+};
+
+sqlite3_stmt *store_stmt(struct conn *c, enum stmt_id id);
+struct conn *store_reader(struct store *s);
+int store_write(struct store *s,
+                int (*fn)(struct store *, struct conn *, void *,
+                          struct problem *),
+                void *ctx, struct problem *err);
+int store_sql_error(struct conn *c, struct problem *err, const char *what);
+
+#endif

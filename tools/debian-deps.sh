@@ -1,0 +1,12 @@
+#!/bin/sh
+# Installs everything Colibri needs to build and test on Debian 12 (as
+# root).  Used by the README's two set-up commands and by .ci/run.
+set -eu
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+    build-essential autoconf automake pkg-config \
+    libmicrohttpd-dev libsqlite3-dev libjansson-dev libcurl4-gnutls-dev \
+    libgnutls28-dev check libsubunit-dev \
+    python3 python3-yaml openssl curl ca-certificates sqlite3 wrk \
+    >/dev/null

@@ -342,7 +342,7 @@ create_job(struct store *s, struct conn *c, void *arg, struct problem *err)
                            "a task enters in_progress only by being "
                            "claimed");
     v = json_object_get(f, "labels");
-    labels = json_text(v ? v : json_array());
+    labels = v ? json_text(v) : xstrdup("[]");
     v = json_object_get(f, "result");
     if (v != NULL && !json_is_null(v))
         result = json_text(v);

@@ -43,11 +43,12 @@ create(const char *json)
     return id;
 }
 
-/* Claims and returns the outcome name ("denied" for a refusal). */
+/* Claims and returns the outcome name ("denied" for a refusal) in a
+ * per-thread buffer. */
 static const char *
 claim(int64_t id, const char *agent, int lease, int64_t *attempt)
 {
-    static char outcome[32];
+    static _Thread_local char outcome[32];
     struct problem err = {0};
     json_t *res = NULL;
 
@@ -195,7 +196,7 @@ END_TEST
 START_TEST(lease_expiry_steal_and_late_holder)
 {
     struct problem err = {0};
-    json_t *task = NULL;
+    json_t *task = NULL, *result;
     int64_t id = create("{\"title\":\"leased\"}");
     int64_t attempt = 0;
 
@@ -237,9 +238,10 @@ START_TEST(lease_expiry_steal_and_late_holder)
                                          &task, &err), -1);
     ck_assert_str_eq(err.code, "lease_lost");
     problem_clear(&err);
-    ck_assert_int_eq(store_task_complete(st, id, "bob", 2, "done",
-                                         json_pack("{s:i}", "n", 1) , &task,
-                                         &err), 0);
+    result = json_pack("{s:i}", "n", 1);
+    ck_assert_int_eq(store_task_complete(st, id, "bob", 2, "done", result,
+                                         &task, &err), 0);
+    json_decref(result);
     ck_assert_str_eq(json_string_value(json_object_get(task, "status")),
                      "done");
     ck_assert(json_is_null(json_object_get(task, "lease")));

@@ -569,11 +569,9 @@ config_print(const struct config *cfg, FILE *out)
 {
     size_t i;
 
-    fprintf(out, "# colibrid effective configuration%s%s\n",
-            cfg->config_file ? " (file: " : "",
-            cfg->config_file ? cfg->config_file : "");
+    fprintf(out, "# colibrid effective configuration\n");
     if (cfg->config_file)
-        fprintf(out, "# )\n");
+        fprintf(out, "# read from %s\n", cfg->config_file);
     fprintf(out, "listen = %s\n", cfg->listen);
     fprintf(out, "data-dir = %s\n", cfg->data_dir);
     fprintf(out, "db = %s\n", cfg->db_path);

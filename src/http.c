@@ -30,6 +30,9 @@
 #include "ops.h"
 #include "util.h"
 
+/* How long shutdown waits for requests in flight. */
+#define HTTP_DRAIN_US (10 * 1000000)
+
 struct http {
     struct MHD_Daemon *daemon;
     struct app *app;
@@ -40,10 +43,13 @@ struct http {
     char **hosts;               /* allowed Host names, NULL-terminated */
     uint32_t id_prefix;         /* random per daemon run */
     uint64_t id_counter;
+    int inflight;               /* requests begun and not yet completed */
+    int closing;                /* set by http_stop: answer 503, close */
 };
 
 /* Per-request state (MHD's con_cls). */
 struct request {
+    struct http *http;
     int64_t start_us;
     char id[LIMIT_REQUEST_ID_CHARS + 1];
     char method[16];
@@ -101,6 +107,17 @@ mhd_logger(void *cls, const char *fmt, va_list ap)
 
 /* --- responses ------------------------------------------------------- */
 
+/* Headers every answer carries. */
+static void
+common_headers(struct MHD_Response *resp, const struct request *r)
+{
+    MHD_add_response_header(resp, "X-Request-Id", r->id);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (__atomic_load_n(&r->http->closing, __ATOMIC_RELAXED))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+}
+
 static char *
 dump_json(const json_t *doc, size_t *len)
 {
@@ -135,9 +152,7 @@ respond_problem(struct MHD_Connection *con, struct request *r,
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             "application/problem+json");
-    MHD_add_response_header(resp, "X-Request-Id", r->id);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    common_headers(resp, r);
     if (p->status == 405 && allow != NULL)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
     if (p->status == 401)
@@ -204,9 +219,7 @@ respond_call(struct MHD_Connection *con, struct request *r,
     }
     if (type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    MHD_add_response_header(resp, "X-Request-Id", r->id);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    common_headers(resp, r);
     if (call->etag[0])
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, call->etag);
     if (call->location[0])
@@ -249,6 +262,30 @@ host_allowed(const struct http *h, const char *host)
         if (!strcasecmp(h->hosts[i], name))
             return 1;
     return 0;
+}
+
+/*
+ * A browser names the page that made a request in Origin; a page from
+ * another site must not drive the API with a user's cookie or through a
+ * rebound DNS name.  Absent Origin (curl, agents) is fine; a present one
+ * must be http(s)://<allowed host>[:port].
+ */
+static int
+origin_allowed(const struct http *h, const char *origin)
+{
+    const char *host;
+
+    if (origin == NULL)
+        return 1;
+    if (strncasecmp(origin, "http://", 7) == 0)
+        host = origin + 7;
+    else if (strncasecmp(origin, "https://", 8) == 0)
+        host = origin + 8;
+    else
+        return 0;
+    if (strchr(host, '/') != NULL)
+        return 0;
+    return host_allowed(h, host);
 }
 
 static int
@@ -321,6 +358,11 @@ collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
     (void)kind;
     if (q->err->status != 0)
         return MHD_NO;
+    if (json_object_get(q->args, key) != NULL) {
+        problem_set(q->err, 400, "duplicate_argument",
+                    "'%s' is given twice in the query", key);
+        return MHD_NO;
+    }
     v = ops_coerce(q->op, key, value ? value : "", ARG_IN_QUERY, q->err);
     if (v == NULL)
         return MHD_NO;
@@ -364,8 +406,8 @@ build_args(struct MHD_Connection *con, struct request *r, struct call *call)
     const char *key, *if_match;
 
     if (r->has_body && r->body.len > 0) {
-        args = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES,
-                          &jerr);
+        args = json_loadb(r->body.data, r->body.len,
+                          JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
         if (args == NULL) {
             problem_set(&call->err, 400, "invalid_json",
                         "the body is not valid JSON: %s (line %d, column "
@@ -378,18 +420,30 @@ build_args(struct MHD_Connection *con, struct request *r, struct call *call)
                         "the body must be a JSON object");
             return NULL;
         }
+        json_object_foreach(args, key, v) {
+            if (json_object_get(r->params, key) != NULL) {
+                problem_set(&call->err, 400, "duplicate_argument",
+                            "'%s' is given by the path; leave it out of "
+                            "the body", key);
+                goto fail;
+            }
+            if (!ops_arg_in(op, key, ARG_IN_BODY)) {
+                problem_set(&call->err, 400, "unknown_argument",
+                            "'%s' is not a body argument of %s%s", key,
+                            op->name, ops_arg_in(op, key, ARG_IN_QUERY |
+                                                 ARG_IN_PATH)
+                                ? " (it belongs in the path or query)"
+                                : "");
+                problem_extra(&call->err, "argument", json_string(key));
+                goto fail;
+            }
+        }
     } else {
         args = json_object();
     }
     json_object_foreach(r->params, key, v) {
         json_t *typed;
 
-        if (json_object_get(args, key) != NULL) {
-            problem_set(&call->err, 400, "duplicate_argument",
-                        "'%s' is given by the path; leave it out of the "
-                        "body", key);
-            goto fail;
-        }
         typed = ops_coerce(op, key, json_string_value(v), ARG_IN_PATH,
                            &call->err);
         if (typed == NULL) {
@@ -432,7 +486,9 @@ build_args(struct MHD_Connection *con, struct request *r, struct call *call)
         }
         if (json_object_get(args, "version") != NULL) {
             problem_set(&call->err, 400, "duplicate_argument",
-                        "'version' is given twice (If-Match and body)");
+                        "'version' is given twice (If-Match and %s)",
+                        ops_arg_in(op, "version", ARG_IN_BODY) ? "body"
+                                                                : "query");
             goto fail;
         }
         if (parse_if_match(if_match, &version) < 0) {
@@ -459,14 +515,23 @@ first_call(struct http *h, struct MHD_Connection *con, struct request *r,
     const char *length, *type, *chunked;
     int route;
 
+    if (__atomic_load_n(&h->closing, __ATOMIC_RELAXED))
+        return refuse(con, r, 503, "shutting_down", NULL,
+                      "the daemon is shutting down");
     if (!host_allowed(h, MHD_lookup_connection_value(con, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_HOST)))
         return refuse(con, r, 403, "host_not_allowed", NULL,
                       "the Host header names a host this daemon does not "
                       "serve (see --allow-host)");
-    if (strlen(url) > LIMIT_URL_BYTES)
+    if (!origin_allowed(h, MHD_lookup_connection_value(
+                               con, MHD_HEADER_KIND, "Origin")))
+        return refuse(con, r, 403, "origin_not_allowed", NULL,
+                      "the Origin header names a site this daemon does not "
+                      "serve (see --allow-host)");
+    if (strlen(url) >= LIMIT_PATH_BUF)
         return refuse(con, r, 414, "uri_too_long", NULL,
-                      "the path is longer than %d bytes", LIMIT_URL_BYTES);
+                      "the path is longer than %d bytes",
+                      LIMIT_PATH_BUF - 1);
     r->params = json_object();
     route = ops_route(method, url, &r->op, r->params, allow, sizeof(allow));
     if (route == 404)
@@ -543,7 +608,9 @@ access_handler(void *cls, struct MHD_Connection *con, const char *url,
     (void)version;
     if (r == NULL) {
         r = xcalloc(1, sizeof(*r));
+        r->http = h;
         r->start_us = util_mono_us();
+        __atomic_add_fetch(&h->inflight, 1, __ATOMIC_SEQ_CST);
         snprintf(r->method, sizeof(r->method), "%s", method);
         snprintf(r->path, sizeof(r->path), "%s", url);
         request_id(h, con, r);
@@ -587,6 +654,7 @@ request_completed(void *cls, struct MHD_Connection *con, void **con_cls,
     buf_free(&r->body);
     free(r);
     *con_cls = NULL;
+    __atomic_sub_fetch(&h->inflight, 1, __ATOMIC_SEQ_CST);
 }
 
 /* --- lifecycle ------------------------------------------------------- */
@@ -724,10 +792,21 @@ http_stop(struct http *h)
     if (h == NULL)
         return;
     if (h->daemon != NULL) {
-        /* Stop accepting first; requests in flight run to completion
-         * (their writes commit) before MHD_stop_daemon returns. */
+        int64_t deadline = util_mono_us() + HTTP_DRAIN_US;
+
+        /* Stop accepting, then let every request in flight finish and
+         * its answer reach the client: a write that committed is also
+         * acknowledged.  Requests that start meanwhile on kept-alive
+         * connections get 503 and "Connection: close". */
+        __atomic_store_n(&h->closing, 1, __ATOMIC_SEQ_CST);
         if (MHD_quiesce_daemon(h->daemon) == MHD_INVALID_SOCKET)
             h->listen_fd = -1;  /* MHD still owns it and will close it */
+        while (__atomic_load_n(&h->inflight, __ATOMIC_SEQ_CST) > 0 &&
+               util_mono_us() < deadline)
+            usleep(5000);
+        if (__atomic_load_n(&h->inflight, __ATOMIC_SEQ_CST) > 0)
+            log_warnx("http: %d requests still running after %d s; "
+                      "closing them", h->inflight, HTTP_DRAIN_US / 1000000);
         MHD_stop_daemon(h->daemon);
     }
     if (h->listen_fd >= 0)

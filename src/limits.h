@@ -9,8 +9,7 @@
 #define COLIBRI_LIMITS_H
 
 #define LIMIT_BODY_BYTES        (1024 * 1024)   /* HTTP request body */
-#define LIMIT_URL_BYTES         4096            /* path plus query */
-#define LIMIT_PATH_BUF          1024            /* a routed path */
+#define LIMIT_PATH_BUF          1024            /* a path (414 beyond) */
 #define LIMIT_TITLE_CHARS       500             /* task title */
 #define LIMIT_TEXT_BYTES        (256 * 1024)    /* task body, result */
 #define LIMIT_LABELS            32              /* labels per task */

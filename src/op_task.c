@@ -64,7 +64,7 @@ op_task_list(struct call *c)
         const char *p = status;
 
         /* Every listed status must be a real one. */
-        while (*p != '\0') {
+        for (;;) {
             const char *comma = strchr(p, ',');
             size_t len = comma ? (size_t)(comma - p) : strlen(p);
             int i, known = 0;

@@ -218,9 +218,11 @@ ops_coerce(const struct op *op, const char *name, const char *value,
     }
     switch (a->type) {
     case ARG_INT:
-        if (util_parse_ll(value, INT64_MIN + 1, INT64_MAX, &v) < 0) {
+        if (util_parse_ll(value, a->min || a->max ? a->min : INT64_MIN + 1,
+                          a->min || a->max ? a->max : INT64_MAX, &v) < 0) {
             arg_problem(err, 400, "invalid_argument", name,
-                        "'%s' of %s must be an integer", name, op->name);
+                        "'%s' of %s must be an integer from %lld to %lld",
+                        name, op->name, a->min, a->max);
             return NULL;
         }
         return json_integer(v);
@@ -252,6 +254,19 @@ ops_coerce(const struct op *op, const char *name, const char *value,
     }
 }
 
+/* Length in characters (code points), as JSON Schema counts it; jansson
+ * has already checked the UTF-8. */
+static size_t
+utf8_length(const char *s, size_t bytes)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < bytes; i++)
+        if (((unsigned char)s[i] & 0xc0) != 0x80)
+            n++;
+    return n;
+}
+
 static int
 check_int(const struct op *op, const struct arg_spec *a, const json_t *v,
           long long min, long long max, struct problem *err)
@@ -281,11 +296,11 @@ check_string(const struct op *op, const struct arg_spec *a, const json_t *v,
         return arg_problem(err, 400, "invalid_argument", a->name,
                            "'%s' of %s must be a string", a->name,
                            op->name);
-    len = json_string_length(v);
+    len = utf8_length(json_string_value(v), json_string_length(v));
     if ((long long)len < min || (max > 0 && (long long)len > max))
         return arg_problem(err, 400, "invalid_argument", a->name,
                            "'%s' of %s must be a string of %lld to %lld "
-                           "bytes", a->name, op->name, min, max);
+                           "characters", a->name, op->name, min, max);
     if (a->choices == NULL)
         return 0;
     for (i = 0; a->choices[i] != NULL; i++)
@@ -531,6 +546,8 @@ ops_describe(void)
             json_array_append_new(flags, json_string("admin"));
         if (o->flags & OP_OPEN)
             json_array_append_new(flags, json_string("open"));
+        if (o->flags & OP_TEXT)
+            json_array_append_new(flags, json_string("text"));
         json_array_append_new(list, json_pack(
             "{s:s, s:s?, s:s?, s:i, s:o, s:s, s:o}", "name", o->name,
             "method", o->method, "path", o->path, "status", o->status,

@@ -83,7 +83,7 @@ static const char *const statements[ST_COUNT] = {
         "SELECT status, count(*) FROM tasks GROUP BY status",
     [ST_TASK_REAP] =
         "SELECT id FROM tasks WHERE status = 'in_progress'"
-        " AND lease_expires < ?1 ORDER BY id LIMIT 1000",
+        " AND lease_expires <= ?1 ORDER BY id LIMIT 1000",
     [ST_DEP_INSERT] =
         "INSERT OR IGNORE INTO task_deps(task_id, depends_on) VALUES(?1, ?2)",
     [ST_DEP_DELETE] =

@@ -334,13 +334,10 @@ create_job(struct store *s, struct conn *c, void *arg, struct problem *err)
     int64_t id, now = s->clock();
     size_t i;
 
+    /* The table's choices exclude in_progress: only a claim enters it. */
     v = json_object_get(f, "status");
     if (v != NULL)
         status = json_string_value(v);
-    if (!strcmp(status, "in_progress"))
-        return problem_set(err, 422, "invalid_status",
-                           "a task enters in_progress only by being "
-                           "claimed");
     v = json_object_get(f, "labels");
     labels = v ? json_text(v) : xstrdup("[]");
     v = json_object_get(f, "result");
@@ -945,7 +942,7 @@ dep_job(struct store *s, struct conn *c, void *arg, struct problem *err)
             goto out;
         }
         if (sqlite3_changes(c->db) == 0) {
-            problem_set(err, 404, "dependency_not_found",
+            problem_set(err, 404, "not_a_dependency",
                         "task %lld does not depend on task %lld",
                         (long long)r.id, (long long)ctx->dep);
             goto out;

@@ -337,7 +337,7 @@ START_TEST(dependencies_gate_readiness_and_refuse_cycles)
     ck_assert(json_is_true(json_object_get(task, "ready")));
     json_decref(task);
     ck_assert_int_eq(store_task_dep_remove(st, c, b, &task, &err), -1);
-    ck_assert_str_eq(err.code, "dependency_not_found");
+    ck_assert_str_eq(err.code, "not_a_dependency");
     problem_clear(&err);
 }
 END_TEST

@@ -10,12 +10,18 @@
 struct config;
 struct store;
 struct metrics;
+struct skills;
+struct panes;
 
 struct app {
     const struct config *cfg;   /* borrowed */
     struct store *store;        /* borrowed */
     struct metrics *metrics;    /* borrowed; may be NULL in unit tests */
+    struct skills *skills;      /* borrowed; may be NULL in unit tests */
+    struct panes *panes;        /* borrowed; may be NULL in unit tests */
     int64_t started_ms;
+    int http_port;              /* the bound HTTP port (atomic; 0 until
+                                 * known) */
 };
 
 #endif

@@ -12,16 +12,24 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/resource.h>
+
 #include "app.h"
+#include "bus.h"
 #include "config.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "ops.h"
+#include "panes.h"
 #include "reaper.h"
+#include "skills.h"
+#include "socket.h"
+#include "sse.h"
 #include "store.h"
 #include "token.h"
 #include "util.h"
+#include "limits.h"
 
 static void
 print_ops(void)
@@ -51,6 +59,29 @@ public_url(const struct config *cfg, int port, char *out, size_t outlen)
         snprintf(out, outlen, "%s://%s:%d/", scheme, host, port);
 }
 
+static void
+panes_tick_cb(void *ctx)
+{
+    panes_tick(ctx);
+}
+
+/* Event subscribers each hold a connection: lift the soft open-files
+ * limit toward what the connection limit needs (never above the hard
+ * limit). */
+static void
+raise_fd_limit(rlim_t want)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want
+                      ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        log_warn("cannot raise the open-files limit to %llu",
+                 (unsigned long long)want);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -61,8 +92,18 @@ main(int argc, char **argv)
     struct metrics *metrics = NULL;
     struct http *http = NULL;
     struct reaper *reaper = NULL;
+    struct bus *bus = NULL;
+    struct sse *sse = NULL;
+    struct panes *panes = NULL;
+    struct sse_options eopts;
+    int64_t oldest = 0, newest = 0;
+    struct skills *skills = NULL;
+    size_t nroots = 0;
+    int nvalid, ninvalid;
+    struct socket_server *sock = NULL;
     struct store_options sopts;
     struct http_options hopts;
+    struct socket_options kopts;
     struct problem perr = {0};
     char err[1024], token[TOKEN_HEX_LEN + 1], url[300];
     char *cert = NULL, *key = NULL;
@@ -137,12 +178,28 @@ main(int argc, char **argv)
     sopts.durable = cfg.durability == DURABILITY_FULL;
     if (store_open(&store, &sopts, &perr) < 0)
         fatalx("%s", perr.detail);
+    /* The bus starts at the newest stored event: a subscriber resuming
+     * from an older one replays from the store. */
+    if (store_events_bounds(store, &oldest, &newest, &perr) < 0)
+        fatalx("%s", perr.detail);
+    bus = bus_new(LIMIT_BUS_RING, newest);
+    store_set_publisher(store, bus_publish, bus);
+    while (cfg.skills_paths != NULL && cfg.skills_paths[nroots] != NULL)
+        nroots++;
+    if (skills_open(&skills, cfg.skills_paths, nroots, &perr) < 0)
+        fatalx("%s", perr.detail);
+    skills_counts(skills, &nvalid, &ninvalid);
+    log_info("skills: %d valid, %d invalid in %zu roots", nvalid, ninvalid,
+             nroots);
     metrics = metrics_new(ops_count);
 
     memset(&app, 0, sizeof(app));
     app.cfg = &cfg;
     app.store = store;
     app.metrics = metrics;
+    app.skills = skills;
+    panes_new(&panes, store);
+    app.panes = panes;
     app.started_ms = util_now_ms();
 
     memset(&hopts, 0, sizeof(hopts));
@@ -153,16 +210,39 @@ main(int argc, char **argv)
     hopts.threads = cfg.threads;
     hopts.token = token;
     hopts.allow_hosts = cfg.allow_hosts;
+    memset(&eopts, 0, sizeof(eopts));
+    eopts.bus = bus;
+    eopts.store = store;
+    eopts.max_subscribers = (size_t)cfg.sse_max_subscribers;
+    eopts.heartbeat_seconds = cfg.sse_heartbeat;
+    eopts.retry_ms = 2000;
+    if (sse_new(&sse, &eopts) < 0)
+        fatalx("cannot start the event streams");
+    hopts.sse = sse;
+    hopts.max_connections = (unsigned int)cfg.sse_max_subscribers +
+                            LIMIT_HTTP_CONNECTIONS;
+    hopts.connection_memory = (size_t)cfg.http_memory;
+    raise_fd_limit(hopts.max_connections + 256);
     if (http_start(&http, &app, &hopts, err, sizeof(err)) < 0)
         fatalx("%s", err);
-    if (reaper_start(&reaper, store, cfg.reap_interval) < 0)
+    __atomic_store_n(&app.http_port, http_port(http), __ATOMIC_RELAXED);
+    memset(&kopts, 0, sizeof(kopts));
+    kopts.path = cfg.socket_path;
+    kopts.group = cfg.socket_group;
+    kopts.bus = bus;
+    if (socket_start(&sock, &app, &kopts, err, sizeof(err)) < 0)
+        fatalx("%s", err);
+    if (reaper_start(&reaper, store, cfg.reap_interval, cfg.events_keep,
+                     cfg.events_max_age) < 0)
         fatalx("cannot start the lease reaper");
+    reaper_set_tick(reaper, panes_tick_cb, panes);
 
     public_url(&cfg, http_port(http), url, sizeof(url));
     log_info("colibrid %s listening on %s:%d (database %s, durability %s)",
              PACKAGE_VERSION, cfg.listen_host, http_port(http), cfg.db_path,
              cfg.durability == DURABILITY_FULL ? "full" : "normal");
     log_info("open %s - the API token is in %s", url, cfg.token_path);
+    log_info("local tools: socket %s", cfg.socket_path);
 
     for (;;) {
         if (sigwait(&sigs, &sig) != 0)
@@ -177,9 +257,14 @@ main(int argc, char **argv)
     log_info("%s received; finishing requests in flight",
              sig == SIGINT ? "SIGINT" : "SIGTERM");
 
+    socket_stop(sock);
     http_stop(http);
+    sse_free(sse);
     reaper_stop(reaper);
+    panes_free(panes);
+    skills_close(skills);
     store_close(store);
+    bus_free(bus);
     metrics_free(metrics);
     explicit_bzero(token, sizeof(token));
     free(cert);

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <stddef.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -23,7 +24,11 @@
 #include "limits.h"
 #include "util.h"
 
-enum opt_type { OPT_STRING, OPT_INT, OPT_BOOL, OPT_LIST, OPT_DURABILITY };
+/* OPT_LIST: names, comma-separated in every source.  OPT_PATHS: paths,
+ * one per flag, ':'-separated in the environment (like PATH), ',' or ':'
+ * in the file. */
+enum opt_type { OPT_STRING, OPT_INT, OPT_BOOL, OPT_LIST, OPT_DURABILITY,
+                OPT_PATHS };
 
 /* Where a value came from; a higher source replaces a lower one. */
 enum opt_source { SRC_DEFAULT, SRC_FILE, SRC_ENV, SRC_FLAG };
@@ -42,9 +47,10 @@ struct option_def {
 
 /* Indexes into options[]; keep in the same order. */
 enum {
-    O_LISTEN, O_DATA_DIR, O_DB, O_SOCKET, O_TLS_CERT, O_TLS_KEY,
-    O_ALLOW_HOST, O_DURABILITY, O_THREADS, O_REAP_INTERVAL, O_DAEMON,
-    O_DEBUG, O_COUNT
+    O_LISTEN, O_DATA_DIR, O_DB, O_SOCKET, O_SOCKET_GROUP, O_TLS_CERT,
+    O_TLS_KEY, O_ALLOW_HOST, O_DURABILITY, O_THREADS, O_REAP_INTERVAL,
+    O_DAEMON, O_DEBUG, O_SKILLS_PATH, O_EVENTS_KEEP, O_EVENTS_MAX_AGE,
+    O_SSE_MAX, O_SSE_HEARTBEAT, O_HTTP_MEMORY, O_COUNT
 };
 
 static const struct option_def options[O_COUNT] = {
@@ -58,6 +64,10 @@ static const struct option_def options[O_COUNT] = {
         "SQLite database (default DATA_DIR/colibri.sqlite)"},
     [O_SOCKET] = {"socket", 's', OPT_STRING, "PATH", AT(socket_path), 0, 0,
         "Unix socket for local tools"},
+    [O_SOCKET_GROUP] = {"socket-group", 0, OPT_STRING, "NAME",
+        AT(socket_group), 0, 0,
+        "group whose members may use the socket too (directory 0750, "
+        "socket 0660); default: only this user and root"},
     [O_TLS_CERT] = {"tls-cert", 0, OPT_STRING, "FILE", AT(tls_cert), 0, 0,
         "PEM certificate; with --tls-key, serve HTTPS"},
     [O_TLS_KEY] = {"tls-key", 0, OPT_STRING, "FILE", AT(tls_key), 0, 0,
@@ -76,6 +86,26 @@ static const struct option_def options[O_COUNT] = {
         "detach and log to syslog"},
     [O_DEBUG] = {"debug", 'v', OPT_BOOL, NULL, AT(debug), 0, 0,
         "log debug messages"},
+    [O_SKILLS_PATH] = {"skills-path", 0, OPT_PATHS, "DIR",
+        AT(skills_paths), 0, 0,
+        "a folder of skills (repeatable; ':'-separated in env, ',' or ':' "
+        "in the file); the first root wins a name (default none)"},
+    [O_EVENTS_KEEP] = {"events-keep", 0, OPT_INT, "N", AT(events_keep),
+        100, 100000000,
+        "events kept for replay, newest first (default 100000)"},
+    [O_EVENTS_MAX_AGE] = {"events-max-age", 0, OPT_INT, "SECONDS",
+        AT(events_max_age), 60, 315360000,
+        "events older than this are pruned (default 604800, a week)"},
+    [O_SSE_MAX] = {"sse-max-subscribers", 0, OPT_INT, "N",
+        AT(sse_max_subscribers), 1, 15000,
+        "event stream subscribers at most; beyond, 503 (default 10000)"},
+    [O_SSE_HEARTBEAT] = {"sse-heartbeat", 0, OPT_INT, "SECONDS",
+        AT(sse_heartbeat), 1, 300,
+        "seconds between heartbeat comments on idle streams (default 15)"},
+    [O_HTTP_MEMORY] = {"http-memory", 0, OPT_INT, "BYTES",
+        AT(http_memory), 2048, 1048576,
+        "memory per HTTP connection, for headers and buffers (default "
+        "4096; it bounds what each event subscriber costs)"},
 };
 
 /* Non-option flags (actions). */
@@ -144,9 +174,10 @@ list_free(char **list)
     free(list);
 }
 
-/* Appends the comma-separated names in value to *listp. */
+/* Appends the names in value, separated by any of seps ("" = value is
+ * one name), to *listp. */
 static void
-list_add(char ***listp, const char *value)
+list_add(char ***listp, const char *value, const char *seps)
 {
     size_t n = 0;
     const char *p = value;
@@ -155,7 +186,7 @@ list_add(char ***listp, const char *value)
     while (list != NULL && list[n] != NULL)
         n++;
     while (*p != '\0') {
-        const char *comma = strchr(p, ',');
+        const char *comma = *seps ? strpbrk(p, seps) : NULL;
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
 
         while (len > 0 && (*p == ' ' || *p == '\t')) {
@@ -218,12 +249,19 @@ apply_value(struct config *cfg, int idx, const char *value,
         *(int *)((char *)cfg + o->offset) = b;
         break;
     case OPT_LIST:
+    case OPT_PATHS: {
+        char ***slot = (char ***)((char *)cfg + o->offset);
+        const char *seps = ",";
+
+        if (o->type == OPT_PATHS)
+            seps = src == SRC_FLAG ? "" : src == SRC_ENV ? ":" : ",:";
         if (seen[idx] < src) {
-            list_free(cfg->allow_hosts);
-            cfg->allow_hosts = NULL;
+            list_free(*slot);
+            *slot = NULL;
         }
-        list_add(&cfg->allow_hosts, value);
+        list_add(slot, value, seps);
         break;
+    }
     case OPT_DURABILITY:
         if (!strcmp(value, "full"))
             cfg->durability = DURABILITY_FULL;
@@ -367,18 +405,45 @@ installed_binary(const char *argv0)
     return 0;
 }
 
+char *
+config_default_data_dir(const char *argv0)
+{
+    if (installed_binary(argv0))
+        return xstrdup(COLIBRI_SYSTEM_DATA_DIR);
+    return xstrdup("./var");
+}
+
+/*
+ * The daemon and the colibri CLI both call this, so a CLI started the
+ * same way as the daemon (installed or from the tree, same user, same
+ * XDG_RUNTIME_DIR) finds the socket without being told.
+ */
+char *
+config_default_socket_path(const char *argv0, const char *data_dir)
+{
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+
+    if (installed_binary(argv0) && getuid() == 0)
+        return xstrdup(COLIBRI_SYSTEM_RUN_DIR "/colibri.sock");
+    if (xdg != NULL && *xdg == '/')
+        return xasprintf("%s/colibri/colibri.sock", xdg);
+    return xasprintf("%s/colibri.sock", data_dir);
+}
+
 static void
 set_defaults(struct config *cfg, const char *argv0)
 {
     memset(cfg, 0, sizeof(*cfg));
     cfg->listen = xstrdup("127.0.0.1:7700");
-    if (installed_binary(argv0))
-        cfg->data_dir = xstrdup(COLIBRI_SYSTEM_DATA_DIR);
-    else
-        cfg->data_dir = xstrdup("./var");
+    cfg->data_dir = config_default_data_dir(argv0);
     cfg->durability = DURABILITY_FULL;
     cfg->threads = 16;
     cfg->reap_interval = 1;
+    cfg->events_keep = 100000;
+    cfg->events_max_age = 7 * 24 * 3600;
+    cfg->sse_max_subscribers = 10000;
+    cfg->sse_heartbeat = 15;
+    cfg->http_memory = 4096;
 }
 
 int
@@ -524,17 +589,9 @@ config_load(struct config *cfg, int argc, char **argv,
     if (cfg->db_path == NULL)
         cfg->db_path = xasprintf("%s/colibri.sqlite", cfg->data_dir);
     cfg->token_path = xasprintf("%s/token", cfg->data_dir);
-    if (cfg->socket_path == NULL) {
-        const char *xdg = getenv("XDG_RUNTIME_DIR");
-
-        if (installed_binary(argc > 0 ? argv[0] : NULL) && getuid() == 0)
-            cfg->socket_path = xstrdup(COLIBRI_SYSTEM_RUN_DIR
-                                       "/colibri.sock");
-        else if (xdg != NULL && *xdg == '/')
-            cfg->socket_path = xasprintf("%s/colibri/colibri.sock", xdg);
-        else
-            cfg->socket_path = xasprintf("%s/colibri.sock", cfg->data_dir);
-    }
+    if (cfg->socket_path == NULL)
+        cfg->socket_path = config_default_socket_path(
+            argc > 0 ? argv[0] : NULL, cfg->data_dir);
     rc = 0;
 out:
     free(flag_idx);
@@ -546,6 +603,7 @@ int
 config_check(const struct config *cfg, char *err, size_t errlen)
 {
     struct stat st;
+    size_t i;
 
     if (cfg->tls_cert != NULL && access(cfg->tls_cert, R_OK) < 0)
         return set_err(err, errlen, "--tls-cert %s: %s", cfg->tls_cert,
@@ -561,6 +619,14 @@ config_check(const struct config *cfg, char *err, size_t errlen)
                        "token file %s has mode %03o; it must not be "
                        "readable by group or others (chmod 600)",
                        cfg->token_path, (unsigned)(st.st_mode & 0777));
+    if (cfg->socket_group != NULL && getgrnam(cfg->socket_group) == NULL)
+        return set_err(err, errlen, "--socket-group %s: no such group",
+                       cfg->socket_group);
+    /* A missing skills root is only logged (it may be made later). */
+    for (i = 0; cfg->skills_paths && cfg->skills_paths[i]; i++)
+        if (stat(cfg->skills_paths[i], &st) == 0 && !S_ISDIR(st.st_mode))
+            return set_err(err, errlen, "--skills-path %s: not a "
+                           "directory", cfg->skills_paths[i]);
     return 0;
 }
 
@@ -576,6 +642,8 @@ config_print(const struct config *cfg, FILE *out)
     fprintf(out, "data-dir = %s\n", cfg->data_dir);
     fprintf(out, "db = %s\n", cfg->db_path);
     fprintf(out, "socket = %s\n", cfg->socket_path);
+    if (cfg->socket_group)
+        fprintf(out, "socket-group = %s\n", cfg->socket_group);
     if (cfg->tls_cert)
         fprintf(out, "tls-cert = %s\n", cfg->tls_cert);
     if (cfg->tls_key)
@@ -584,12 +652,21 @@ config_print(const struct config *cfg, FILE *out)
     for (i = 0; cfg->allow_hosts && cfg->allow_hosts[i]; i++)
         fprintf(out, "%s%s", i ? "," : "", cfg->allow_hosts[i]);
     fprintf(out, "\n");
+    fprintf(out, "skills-path = ");
+    for (i = 0; cfg->skills_paths && cfg->skills_paths[i]; i++)
+        fprintf(out, "%s%s", i ? ":" : "", cfg->skills_paths[i]);
+    fprintf(out, "\n");
     fprintf(out, "durability = %s\n",
             cfg->durability == DURABILITY_FULL ? "full" : "normal");
     fprintf(out, "threads = %d\n", cfg->threads);
     fprintf(out, "reap-interval = %d\n", cfg->reap_interval);
     fprintf(out, "daemon = %s\n", cfg->daemonize ? "yes" : "no");
     fprintf(out, "debug = %s\n", cfg->debug ? "yes" : "no");
+    fprintf(out, "events-keep = %d\n", cfg->events_keep);
+    fprintf(out, "events-max-age = %d\n", cfg->events_max_age);
+    fprintf(out, "sse-max-subscribers = %d\n", cfg->sse_max_subscribers);
+    fprintf(out, "sse-heartbeat = %d\n", cfg->sse_heartbeat);
+    fprintf(out, "http-memory = %d\n", cfg->http_memory);
 }
 
 void
@@ -640,8 +717,10 @@ config_free(struct config *cfg)
     free(cfg->db_path);
     free(cfg->token_path);
     free(cfg->socket_path);
+    free(cfg->socket_group);
     free(cfg->tls_cert);
     free(cfg->tls_key);
     list_free(cfg->allow_hosts);
+    list_free(cfg->skills_paths);
     memset(cfg, 0, sizeof(*cfg));
 }

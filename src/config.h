@@ -27,14 +27,21 @@ struct config {
     char *db_path;              /* defaults to data_dir/colibri.sqlite */
     char *token_path;           /* always data_dir/token */
     char *socket_path;
+    char *socket_group;         /* may also use the socket; NULL = none */
     char *tls_cert;
     char *tls_key;
     char **allow_hosts;         /* NULL-terminated, extra allowed Host names */
+    char **skills_paths;        /* NULL-terminated skill roots, or NULL */
     enum durability durability;
     int threads;                /* HTTP worker threads */
     int reap_interval;          /* seconds between lease reaper runs */
     int daemonize;
     int debug;
+    int events_keep;            /* events kept for replay */
+    int events_max_age;         /* seconds */
+    int sse_max_subscribers;
+    int sse_heartbeat;          /* seconds */
+    int http_memory;            /* bytes per HTTP connection */
 };
 
 enum config_action {
@@ -62,5 +69,15 @@ int config_check(const struct config *cfg, char *err, size_t errlen);
 void config_print(const struct config *cfg, FILE *out);
 void config_usage(FILE *out, const char *progname);
 void config_free(struct config *cfg);
+
+/*
+ * Defaults that the colibri CLI must compute exactly as the daemon does
+ * (argv0 decides "installed" or "run from a build tree"); new strings.
+ * The socket: RUNSTATEDIR/colibri/colibri.sock for an installed program
+ * run as root, else $XDG_RUNTIME_DIR/colibri/colibri.sock when that is
+ * absolute, else data_dir/colibri.sock.
+ */
+char *config_default_data_dir(const char *argv0);
+char *config_default_socket_path(const char *argv0, const char *data_dir);
 
 #endif

@@ -11,6 +11,7 @@
 int op_system_health(struct call *c);
 int op_system_version(struct call *c);
 int op_system_metrics(struct call *c);
+int op_system_status(struct call *c);
 
 /* op_task.c */
 int op_task_create(struct call *c);
@@ -26,5 +27,27 @@ int op_task_release(struct call *c);
 int op_task_complete(struct call *c);
 int op_task_dep_add(struct call *c);
 int op_task_dep_remove(struct call *c);
+
+/* op_event.c */
+int op_events_stream(struct call *c);
+int op_events_subscribe(struct call *c);
+int op_agent_state(struct call *c);
+int op_agent_events(struct call *c);
+
+/* op_agent.c */
+int op_agent_register(struct call *c);
+int op_agent_get(struct call *c);
+int op_agent_list(struct call *c);
+int op_agent_update(struct call *c);
+int op_agent_heartbeat(struct call *c);
+int op_agent_remove(struct call *c);
+
+/* op_skill.c */
+int op_skill_list(struct call *c);
+int op_skill_search(struct call *c);
+int op_skill_rescan(struct call *c);
+int op_skill_get(struct call *c);
+int op_skill_file(struct call *c);
+int op_skill_put(struct call *c);
 
 #endif

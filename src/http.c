@@ -28,6 +28,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "ops.h"
+#include "sse.h"
 #include "util.h"
 
 /* How long shutdown waits for requests in flight. */
@@ -43,6 +44,7 @@ struct http {
     char **hosts;               /* allowed Host names, NULL-terminated */
     uint32_t id_prefix;         /* random per daemon run */
     uint64_t id_counter;
+    struct sse *sse;
     int inflight;               /* requests begun and not yet completed */
     int closing;                /* set by http_stop: answer 503, close */
 };
@@ -58,6 +60,7 @@ struct request {
     json_t *params;             /* path parameters */
     struct buf body;
     int has_body;
+    int ndjson;                 /* an OP_NDJSON op got x-ndjson */
     int too_large;
     int answered;               /* a response was queued early */
     int status;
@@ -102,7 +105,13 @@ mhd_logger(void *cls, const char *fmt, va_list ap)
     len = strlen(msg);
     while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
         msg[--len] = '\0';
-    log_warnx("http: %s", msg);
+    /* A client that goes away mid-response (an event stream closed by
+     * its reader) is normal life, not a warning. */
+    if (strstr(msg, "closed by remote peer") != NULL ||
+        strstr(msg, "no longer available") != NULL)
+        log_debug("http: %s", msg);
+    else
+        log_warnx("http: %s", msg);
 }
 
 /* --- responses ------------------------------------------------------- */
@@ -142,6 +151,11 @@ respond_problem(struct MHD_Connection *con, struct request *r,
     size_t len;
     char *text;
 
+    if (doc == NULL) {
+        log_warnx("http: cannot build a problem document for %s",
+                  p->code ? p->code : "?");
+        return MHD_NO;
+    }
     json_object_set_new(doc, "request_id", json_string(r->id));
     text = dump_json(doc, &len);
     json_decref(doc);
@@ -303,6 +317,17 @@ token_ok(const struct http *h, const char *authorization)
 
 /* JSON, with or without parameters ("application/json; charset=utf-8"). */
 static int
+is_ndjson_type(const char *type)
+{
+    static const char ndjson[] = "application/x-ndjson";
+    size_t n = sizeof(ndjson) - 1;
+
+    if (type == NULL || strncasecmp(type, ndjson, n) != 0)
+        return 0;
+    return type[n] == '\0' || type[n] == ';' || type[n] == ' ';
+}
+
+static int
 is_json_type(const char *type)
 {
     static const char json[] = "application/json";
@@ -405,7 +430,35 @@ build_args(struct MHD_Connection *con, struct request *r, struct call *call)
     json_error_t jerr;
     const char *key, *if_match;
 
-    if (r->has_body && r->body.len > 0) {
+    if (r->ndjson) {
+        /* Lines are the handler's to parse: a bad one must not spoil
+         * the others. */
+        call->raw = r->body.data ? r->body.data : "";
+        call->raw_len = r->body.len;
+        args = json_object();
+    } else if (r->has_body && r->body.len > 0 &&
+               (r->op->flags & OP_NDJSON)) {
+        /* A JSON array of events. */
+        args = json_loadb(r->body.data, r->body.len, 0, &jerr);
+        if (args == NULL) {
+            problem_set(&call->err, 400, "invalid_json",
+                        "the body is not valid JSON: %s (line %d, column "
+                        "%d)", jerr.text, jerr.line, jerr.column);
+            return NULL;
+        }
+        if (json_is_array(args)) {
+            json_t *wrapped = json_pack("{s:o}", "events", args);
+
+            args = wrapped;
+        }
+        if (!json_is_object(args)) {
+            json_decref(args);
+            problem_set(&call->err, 400, "invalid_body",
+                        "the body must be a JSON array of events (or "
+                        "NDJSON)");
+            return NULL;
+        }
+    } else if (r->has_body && r->body.len > 0) {
         args = json_loadb(r->body.data, r->body.len,
                           JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
         if (args == NULL) {
@@ -559,9 +612,12 @@ first_call(struct http *h, struct MHD_Connection *con, struct request *r,
 
         type = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
                                            MHD_HTTP_HEADER_CONTENT_TYPE);
-        if (!is_json_type(type))
+        r->ndjson = (r->op->flags & OP_NDJSON) && is_ndjson_type(type);
+        if (!is_json_type(type) && !r->ndjson)
             return refuse(con, r, 415, "unsupported_media_type", NULL,
-                          "the body must be application/json");
+                          "the body must be application/json%s",
+                          (r->op->flags & OP_NDJSON)
+                              ? " or application/x-ndjson" : "");
         if (length != NULL &&
             util_parse_ll(length, 0, INT64_MAX, &declared) == 0 &&
             declared > LIMIT_BODY_BYTES)
@@ -571,6 +627,44 @@ first_call(struct http *h, struct MHD_Connection *con, struct request *r,
     }
     buf_init(&r->body, LIMIT_BODY_BYTES);
     return MHD_YES;
+}
+
+/*
+ * A streaming op (GET /api/v1/events): validated like any other, then
+ * handed to the SSE module instead of a handler.  The resume point is
+ * ?last_event_id= or the Last-Event-ID header a reconnecting EventSource
+ * sends.
+ */
+static enum MHD_Result
+start_stream(struct http *h, struct MHD_Connection *con, struct request *r,
+             struct call *call)
+{
+    const char *header = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+                                                     "Last-Event-ID");
+    long long last = call_int(call, "last_event_id", -1);
+    char detail[256];
+    int status;
+
+    if (ops_validate(r->op, call->args, &call->err) < 0)
+        return respond_problem(con, r, &call->err, NULL);
+    if (h->sse == NULL)
+        return refuse(con, r, 503, "streams_unavailable", NULL,
+                      "event streams are not enabled");
+    if (header != NULL && last < 0 &&
+        util_parse_ll(header, 0, INT64_MAX, &last) < 0)
+        return refuse(con, r, 400, "invalid_header", NULL,
+                      "Last-Event-ID must be an event id");
+    status = sse_start(h->sse, con, call_str(call, "types"),
+                       call_str(call, "agent"), last, r->id, detail,
+                       sizeof(detail));
+    if (status == 0) {
+        r->status = 200;
+        r->answered = 1;
+        return MHD_YES;
+    }
+    return refuse(con, r, status, status == 503 ? "too_many_subscribers"
+                                                : "invalid_argument",
+                  NULL, "%s", detail);
 }
 
 static enum MHD_Result
@@ -587,7 +681,9 @@ final_call(struct http *h, struct MHD_Connection *con, struct request *r)
     call.app = h->app;
     call.request_id = r->id;
     call.args = build_args(con, r, &call);
-    if (call.args == NULL || ops_invoke(&call) < 0)
+    if (call.args != NULL && (r->op->flags & OP_STREAM))
+        ret = start_stream(h, con, r, &call);
+    else if (call.args == NULL || ops_invoke(&call) < 0)
         ret = respond_problem(con, r, &call.err, NULL);
     else
         ret = respond_call(con, r, &call);
@@ -722,6 +818,7 @@ http_start(struct http **out, struct app *app,
     int tls = opts->tls_cert_pem != NULL;
 
     h->app = app;
+    h->sse = opts->sse;
     h->listen_fd = -1;
     snprintf(h->token, sizeof(h->token), "%s", opts->token);
     h->token_len = strlen(h->token);
@@ -744,8 +841,8 @@ http_start(struct http **out, struct app *app,
             MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
             MHD_OPTION_LISTEN_SOCKET, h->listen_fd,
             MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)opts->threads,
-            MHD_OPTION_CONNECTION_LIMIT,
-            (unsigned int)LIMIT_HTTP_CONNECTIONS,
+            MHD_OPTION_CONNECTION_LIMIT, opts->max_connections,
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, opts->connection_memory,
             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
             MHD_OPTION_NOTIFY_COMPLETED, request_completed, h,
             MHD_OPTION_HTTPS_MEM_CERT, opts->tls_cert_pem,
@@ -757,8 +854,8 @@ http_start(struct http **out, struct app *app,
             MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
             MHD_OPTION_LISTEN_SOCKET, h->listen_fd,
             MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)opts->threads,
-            MHD_OPTION_CONNECTION_LIMIT,
-            (unsigned int)LIMIT_HTTP_CONNECTIONS,
+            MHD_OPTION_CONNECTION_LIMIT, opts->max_connections,
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, opts->connection_memory,
             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
             MHD_OPTION_NOTIFY_COMPLETED, request_completed, h,
             MHD_OPTION_END);
@@ -799,6 +896,9 @@ http_stop(struct http *h)
          * acknowledged.  Requests that start meanwhile on kept-alive
          * connections get 503 and "Connection: close". */
         __atomic_store_n(&h->closing, 1, __ATOMIC_SEQ_CST);
+        /* Streams never finish by themselves: end them first (this
+         * resumes every suspended one, which MHD needs before stopping). */
+        sse_close(h->sse);
         if (MHD_quiesce_daemon(h->daemon) == MHD_INVALID_SOCKET)
             h->listen_fd = -1;  /* MHD still owns it and will close it */
         while (__atomic_load_n(&h->inflight, __ATOMIC_SEQ_CST) > 0 &&

@@ -15,6 +15,7 @@
 
 struct app;
 struct http;
+struct sse;
 
 struct http_options {
     const char *host;           /* address to bind */
@@ -24,6 +25,9 @@ struct http_options {
     int threads;
     const char *token;          /* required as Bearer on all but OP_OPEN */
     char *const *allow_hosts;   /* extra Host names, NULL-terminated */
+    struct sse *sse;            /* event streams (borrowed), or NULL */
+    unsigned int max_connections;
+    size_t connection_memory;   /* bytes per connection */
 };
 
 /* Starts serving; new handle.  0, or -1 with the reason in err. */

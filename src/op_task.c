@@ -97,6 +97,7 @@ op_task_list(struct call *c)
     f.label = call_str(c, "label");
     f.priority = (int)call_int(c, "priority", -1);
     f.ready_only = call_bool(c, "ready", 0);
+    f.agent = call_str(c, "agent");
     f.limit = (int)call_int(c, "limit", LIMIT_LIST_DEFAULT);
     return store_task_list(c->app->store, &f, &c->result, &c->err);
 }
@@ -106,7 +107,7 @@ op_task_ready(struct call *c)
 {
     return store_task_ready(c->app->store,
                             (int)call_int(c, "limit", LIMIT_LIST_DEFAULT),
-                            &c->result, &c->err);
+                            call_str(c, "agent"), &c->result, &c->err);
 }
 
 int

@@ -15,9 +15,11 @@
 
 #include "limits.h"
 #include "ops.h"
+#include "skill_parse.h"
 #include "util.h"
 
-#define MAX_SEGMENTS 16
+/* Segments of a path; a skill file path ("{path*}") may be deep. */
+#define MAX_SEGMENTS 32
 
 static const struct arg_spec *find_arg(const struct op *op,
                                        const char *name);
@@ -36,6 +38,29 @@ ops_find(const char *name)
         if (!strcmp(ops_table[i].name, name))
             return &ops_table[i];
     return NULL;
+}
+
+const char *
+ops_find_alias(const char *legacy)
+{
+    size_t i;
+
+    for (i = 0; i < ops_alias_count; i++)
+        if (!strcmp(ops_aliases[i].legacy, legacy))
+            return ops_aliases[i].name;
+    return NULL;
+}
+
+const struct op *
+ops_resolve(const char *name)
+{
+    const struct op *op = ops_find(name);
+    const char *target;
+
+    if (op != NULL)
+        return op;
+    target = ops_find_alias(name);
+    return target != NULL ? ops_find(target) : NULL;
 }
 
 static const struct arg_spec *
@@ -83,19 +108,47 @@ split_path(const char *path, char *buf, size_t buflen, char **seg)
     return n;
 }
 
+/* True for a "{name*}" segment: it takes the rest of the path. */
+static int
+is_rest_param(const char *pseg)
+{
+    size_t len = strlen(pseg);
+
+    return pseg[0] == '{' && len >= 4 && pseg[len - 2] == '*';
+}
+
+/* Segments from..nseg-1 joined with '/' again. */
+static json_t *
+join_segments(char **seg, int from, int nseg)
+{
+    char buf[LIMIT_PATH_BUF];
+    size_t n = 0;
+    int i;
+
+    buf[0] = '\0';
+    /* The request path fit in LIMIT_PATH_BUF, so its rest does too. */
+    for (i = from; i < nseg && n < sizeof(buf); i++)
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s",
+                              i > from ? "/" : "", seg[i]);
+    return json_string(buf);
+}
+
 /*
  * Matches one route pattern against the request's segments.  Returns the
  * number of literal segments that matched (the route's specificity), or
- * -1.  On a match with params != NULL, "{name}" segments are stored.
+ * -1.  On a match with params != NULL, "{name}" segments are stored.  A
+ * last segment "{name*}" matches one or more segments and stores them
+ * joined with '/' ("a/b/c").
  */
 static int
 match_route(const char *pattern, char **seg, int nseg, json_t *params)
 {
     char pbuf[256], *pseg[MAX_SEGMENTS];
-    int n, i, literal = 0;
+    int n, i, rest, literal = 0;
 
     n = split_path(pattern, pbuf, sizeof(pbuf), pseg);
-    if (n != nseg)
+    rest = n > 0 && is_rest_param(pseg[n - 1]);
+    if (rest ? nseg < n : n != nseg)
         return -1;
     for (i = 0; i < n; i++) {
         if (pseg[i][0] == '{')
@@ -108,11 +161,29 @@ match_route(const char *pattern, char **seg, int nseg, json_t *params)
         if (pseg[i][0] == '{') {
             size_t len = strlen(pseg[i]);
 
+            if (rest && i == n - 1) {
+                pseg[i][len - 2] = '\0';
+                json_object_set_new(params, pseg[i] + 1,
+                                    join_segments(seg, i, nseg));
+                continue;
+            }
             pseg[i][len - 1] = '\0';
             json_object_set_new(params, pseg[i] + 1, json_string(seg[i]));
         }
     }
     return literal;
+}
+
+/* The path in OpenAPI's form: "{path*}" is written "{path}". */
+static void
+openapi_path(const char *path, char *out, size_t outlen)
+{
+    size_t n = 0;
+
+    for (; *path != '\0' && n + 1 < outlen; path++)
+        if (!(path[0] == '*' && path[1] == '}'))
+            out[n++] = *path;
+    out[n] = '\0';
 }
 
 static void
@@ -136,6 +207,10 @@ ops_route(const char *method, const char *path, const struct op **op,
 
     *op = NULL;
     allow[0] = '\0';
+    /* Path segments become JSON strings: a path that is not UTF-8 names
+     * nothing here. */
+    if (!util_utf8_valid(path, strlen(path)))
+        return 404;
     nseg = split_path(path, buf, sizeof(buf), seg);
     if (nseg < 0)
         return 404;
@@ -254,17 +329,29 @@ ops_coerce(const struct op *op, const char *name, const char *value,
     }
 }
 
-/* Length in characters (code points), as JSON Schema counts it; jansson
- * has already checked the UTF-8. */
-static size_t
-utf8_length(const char *s, size_t bytes)
+int
+ops_is_slug(const char *s)
 {
-    size_t i, n = 0;
+    size_t i;
 
-    for (i = 0; i < bytes; i++)
-        if (((unsigned char)s[i] & 0xc0) != 0x80)
-            n++;
-    return n;
+    if (s == NULL || s[0] == '\0' || s[0] == '.' || s[0] == '_' ||
+        s[0] == '-')
+        return 0;
+    for (i = 0; s[i] != '\0'; i++) {
+        char ch = s[i];
+
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
+              ch == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+int
+ops_is_skill_name(const char *s)
+{
+    return s != NULL && skill_name_check(s, NULL, 0) == 0;
 }
 
 static int
@@ -296,11 +383,22 @@ check_string(const struct op *op, const struct arg_spec *a, const json_t *v,
         return arg_problem(err, 400, "invalid_argument", a->name,
                            "'%s' of %s must be a string", a->name,
                            op->name);
-    len = utf8_length(json_string_value(v), json_string_length(v));
+    len = util_utf8_chars(json_string_value(v), json_string_length(v));
     if ((long long)len < min || (max > 0 && (long long)len > max))
         return arg_problem(err, 400, "invalid_argument", a->name,
                            "'%s' of %s must be a string of %lld to %lld "
                            "characters", a->name, op->name, min, max);
+    if ((a->flags & ARG_SLUG) && !ops_is_slug(json_string_value(v)))
+        return arg_problem(err, 400, "invalid_argument", a->name,
+                           "'%s' of %s must start with a letter or digit "
+                           "and hold only letters, digits, '.', '_' and "
+                           "'-'", a->name, op->name);
+    if ((a->flags & ARG_SKILL_NAME) &&
+        !ops_is_skill_name(json_string_value(v)))
+        return arg_problem(err, 400, "invalid_argument", a->name,
+                           "'%s' of %s must be a skill name: lower-case "
+                           "letters, digits and single inner hyphens",
+                           a->name, op->name);
     if (a->choices == NULL)
         return 0;
     for (i = 0; a->choices[i] != NULL; i++)
@@ -455,6 +553,12 @@ scalar_schema(const struct arg_spec *a, enum arg_type t, long long min,
             json_object_set_new(s, "minLength", json_integer(min));
         if (max > 0)
             json_object_set_new(s, "maxLength", json_integer(max));
+        if (a->flags & ARG_SLUG)
+            json_object_set_new(s, "pattern",
+                                json_string("^[A-Za-z0-9][A-Za-z0-9._-]*$"));
+        if (a->flags & ARG_SKILL_NAME)
+            json_object_set_new(s, "pattern",
+                                json_string("^[a-z0-9]+(-[a-z0-9]+)*$"));
         if (a->choices) {
             json_t *e = json_array();
 
@@ -535,7 +639,10 @@ ops_describe(void)
     for (i = 0; i < ops_count; i++) {
         const struct op *o = &ops_table[i];
         json_t *flags = json_array();
+        char path[256];
 
+        if (o->path != NULL)
+            openapi_path(o->path, path, sizeof(path));
         if (o->flags & OP_WRITE)
             json_array_append_new(flags, json_string("write"));
         if (o->flags & OP_STREAM)
@@ -548,9 +655,12 @@ ops_describe(void)
             json_array_append_new(flags, json_string("open"));
         if (o->flags & OP_TEXT)
             json_array_append_new(flags, json_string("text"));
+        if (o->flags & OP_NDJSON)
+            json_array_append_new(flags, json_string("ndjson"));
         json_array_append_new(list, json_pack(
             "{s:s, s:s?, s:s?, s:i, s:o, s:s, s:o}", "name", o->name,
-            "method", o->method, "path", o->path, "status", o->status,
+            "method", o->method, "path", o->path ? path : NULL,
+            "status", o->status,
             "flags", flags, "summary", o->summary, "input_schema",
             ops_input_schema(o)));
     }

@@ -26,6 +26,8 @@ struct app;
 #define OP_ADMIN    0x08        /* administrative */
 #define OP_OPEN     0x10        /* needs no token (health only) */
 #define OP_TEXT     0x20        /* result is text (call.text), not JSON */
+#define OP_NDJSON   0x40        /* also takes an application/x-ndjson body,
+                                 * handed over raw (call.raw) */
 
 enum arg_type {
     ARG_STRING,
@@ -45,6 +47,8 @@ enum arg_type {
 /* Argument flags. */
 #define ARG_REQUIRED    0x01
 #define ARG_NULLABLE    0x02    /* JSON null is accepted (clears a field) */
+#define ARG_SLUG        0x04    /* strings: [A-Za-z0-9][A-Za-z0-9._-]* */
+#define ARG_SKILL_NAME  0x08    /* strings: [a-z0-9-], no edge or double '-' */
 
 struct arg_spec {
     const char *name;
@@ -81,6 +85,9 @@ struct call {
     struct app *app;            /* borrowed */
     json_t *args;               /* borrowed, validated */
     int version_from_header;    /* "version" came from If-Match */
+    const char *raw;            /* borrowed NDJSON body (OP_NDJSON), or
+                                 * NULL */
+    size_t raw_len;
     const char *request_id;
 
     json_t *result;             /* new; JSON answer */
@@ -100,8 +107,29 @@ extern const size_t ops_count;
 const struct op *ops_find(const char *name);
 
 /*
+ * Legacy command names of the original daemon ("Ping", "SpawnAgent")
+ * stand for operations; the table of them is data in ops_alias.c.  An
+ * alias may name an operation that does not exist (yet): it resolves
+ * through ops_find() at run time, so it simply answers "unknown" until
+ * the operation is added.
+ */
+struct op_alias {
+    const char *legacy;         /* "ClaimTask" */
+    const char *name;           /* "task.claim" */
+};
+extern const struct op_alias ops_aliases[];
+extern const size_t ops_alias_count;
+
+/* The operation name a legacy name stands for (borrowed), or NULL. */
+const char *ops_find_alias(const char *legacy);
+
+/* An operation by name, else by legacy name; NULL when neither. */
+const struct op *ops_resolve(const char *name);
+
+/*
  * Matches method and path against the table.  On a match, *op is set and
- * path parameters are added to params (strings).  Returns 0 on a match,
+ * path parameters are added to params (strings; a last "{name*}" segment
+ * takes the rest of the path, "a/b/c").  Returns 0 on a match,
  * 404 when no path matches, 405 when the path matches other methods (then
  * allow gets "GET, HEAD, ..." ).
  */
@@ -118,6 +146,10 @@ json_t *ops_coerce(const struct op *op, const char *name, const char *value,
 
 /* True when op takes argument name from the place in (ARG_IN_*). */
 int ops_arg_in(const struct op *op, const char *name, unsigned in);
+
+/* The name rules ARG_SLUG and ARG_SKILL_NAME check. */
+int ops_is_slug(const char *s);
+int ops_is_skill_name(const char *s);
 
 /* Checks args against the op's declaration: unknown names, types,
  * required, ranges, choices.  0 or -1 with err (400/422). */

@@ -29,8 +29,14 @@ static const char *const complete_statuses[] = {"done", "review", NULL};
 #define ARG_TASK_ID \
     {"id", ARG_INT, PATH, REQ, 1, INT64_MAX, 0, 0, NULL, "task id"}
 #define ARG_AGENT \
-    {"agent", ARG_STRING, BODY, REQ, 1, LIMIT_AGENT_CHARS, 0, 0, NULL, \
-     "the agent that holds (or asks for) the lease"}
+    {"agent", ARG_STRING, BODY, REQ | ARG_SLUG, 1, LIMIT_AGENT_CHARS, 0, 0, \
+     NULL, "the agent that holds (or asks for) the lease"}
+#define ARG_REQUIRES_SKILLS \
+    {"requires_skills", ARG_STRINGS, BODY, ARG_SKILL_NAME, 0, LIMIT_LABELS, \
+     1, 64, NULL, "skills an agent must have to claim the task"}
+#define ARG_FOR_AGENT \
+    {"agent", ARG_STRING, QUERY, ARG_SLUG, 1, LIMIT_AGENT_CHARS, 0, 0, \
+     NULL, "only tasks this agent has the skills to claim"}
 #define ARG_LEASE \
     {"lease_seconds", ARG_INT, BODY, 0, 1, LIMIT_LEASE_MAX, 0, 0, NULL, \
      "lease length in seconds (default 300)"}
@@ -59,6 +65,7 @@ static const struct arg_spec task_create_args[] = {
      "ids of tasks that must be done first"},
     {"status", ARG_STRING, BODY, 0, 0, 0, 0, 0, create_statuses,
      "initial status (default todo)"},
+    ARG_REQUIRES_SKILLS,
     {"result", ARG_ANY, BODY, 0, 0, 0, 0, 0, NULL, "result document"},
     ARG_END
 };
@@ -76,13 +83,16 @@ static const struct arg_spec task_list_args[] = {
      "only tasks of this priority"},
     {"ready", ARG_BOOL, QUERY, 0, 0, 0, 0, 0, NULL,
      "only ready tasks (todo with every dependency done)"},
+    ARG_FOR_AGENT,
     ARG_LIMIT,
     {"after", ARG_STRING, QUERY, 0, 1, 32, 0, 0, NULL,
      "cursor: the 'next' of the previous page"},
     ARG_END
 };
 
-static const struct arg_spec task_ready_args[] = {ARG_LIMIT, ARG_END};
+static const struct arg_spec task_ready_args[] = {
+    ARG_LIMIT, ARG_FOR_AGENT, ARG_END
+};
 
 static const struct arg_spec task_update_args[] = {
     ARG_TASK_ID,
@@ -99,6 +109,7 @@ static const struct arg_spec task_update_args[] = {
      NULL, "assignee; null clears"},
     {"status", ARG_STRING, BODY, 0, 0, 0, 0, 0, update_statuses,
      "new status; leaving in_progress ends the lease"},
+    ARG_REQUIRES_SKILLS,
     {"result", ARG_ANY, BODY, 0, 0, 0, 0, 0, NULL, "result document"},
     ARG_END
 };
@@ -148,6 +159,139 @@ static const struct arg_spec task_dep_remove_args[] = {
     ARG_END
 };
 
+static const char *const agent_states[] = {
+    "idle", "working", "blocked", "done", "error", NULL
+};
+
+#define ARG_AGENT_ID \
+    {"id", ARG_STRING, PATH, REQ | ARG_SLUG, 1, LIMIT_AGENT_CHARS, 0, 0, \
+     NULL, "agent id"}
+#define ARG_AGENT_FIELDS \
+    {"kind", ARG_STRING, BODY, ARG_SLUG, 1, 32, 0, 0, NULL, \
+     "what runs: pi, smoke, ... (default generic)"}, \
+    {"host", ARG_STRING, BODY, 0, 1, 255, 0, 0, NULL, \
+     "host it runs on (default: this daemon's host name)"}, \
+    {"labels", ARG_STRINGS, BODY, 0, 0, LIMIT_LABELS, 1, \
+     LIMIT_LABEL_CHARS, NULL, "labels, capabilities"}, \
+    {"skills", ARG_STRINGS, BODY, ARG_SKILL_NAME, 0, LIMIT_AGENT_SKILLS, \
+     1, 64, NULL, "skills it has (names in the catalog's format)"}, \
+    {"timeout_seconds", ARG_INT, BODY, 0, 1, LIMIT_LEASE_MAX, 0, 0, NULL, \
+     "silence after which it is reported offline (default 60)"}
+
+static const struct arg_spec agent_register_args[] = {
+    {"id", ARG_STRING, BODY, ARG_SLUG, 1, LIMIT_AGENT_CHARS, 0, 0, NULL,
+     "agent id (default: generated from kind)"},
+    ARG_AGENT_FIELDS,
+    ARG_END
+};
+
+static const struct arg_spec agent_id_args[] = {ARG_AGENT_ID, ARG_END};
+
+static const struct arg_spec agent_list_args[] = {
+    {"state", ARG_STRING, QUERY, 0, 0, 0, 0, 0, agent_states,
+     "only agents in this state"},
+    {"kind", ARG_STRING, QUERY, 0, 1, 32, 0, 0, NULL, "only this kind"},
+    {"host", ARG_STRING, QUERY, 0, 1, 255, 0, 0, NULL, "only this host"},
+    {"label", ARG_STRING, QUERY, 0, 1, LIMIT_LABEL_CHARS, 0, 0, NULL,
+     "only agents with this label"},
+    {"online", ARG_BOOL, QUERY, 0, 0, 0, 0, 0, NULL,
+     "only agents seen (true) or not seen (false) within their timeout"},
+    ARG_LIMIT,
+    {"after", ARG_STRING, QUERY, 0, 1, LIMIT_AGENT_CHARS, 0, 0, NULL,
+     "cursor: the 'next' of the previous page"},
+    ARG_END
+};
+
+static const struct arg_spec agent_update_args[] = {
+    ARG_AGENT_ID,
+    {"version", ARG_INT, BODY | ARG_IN_HEADER, 0, 1, INT64_MAX, 0, 0, NULL,
+     "change only if the agent is at this version (or If-Match)"},
+    ARG_AGENT_FIELDS,
+    ARG_END
+};
+
+static const struct arg_spec agent_remove_args[] = {
+    ARG_AGENT_ID,
+    {"version", ARG_INT, QUERY | ARG_IN_HEADER, 0, 1, INT64_MAX, 0, 0, NULL,
+     "remove only if the agent is at this version (or If-Match)"},
+    ARG_END
+};
+
+#define ARG_SKILL \
+    {"name", ARG_STRING, PATH, REQ, 1, 64, 0, 0, NULL, "skill name"}
+
+static const struct arg_spec skill_list_args[] = {
+    {"invalid", ARG_BOOL, QUERY, 0, 0, 0, 0, 0, NULL,
+     "list the invalid skills, with their reasons, instead"},
+    ARG_LIMIT,
+    {"after", ARG_STRING, QUERY, 0, 1, 4096, 0, 0, NULL,
+     "cursor: the 'next' of the previous page"},
+    ARG_END
+};
+
+static const struct arg_spec skill_search_args[] = {
+    {"q", ARG_STRING, QUERY, REQ, 1, LIMIT_SKILL_QUERY_CHARS, 0, 0, NULL,
+     "words to look for in names, descriptions and bodies"},
+    {"limit", ARG_INT, QUERY, 0, 1, LIMIT_SKILL_SEARCH_MAX, 0, 0, NULL,
+     "most results (default 20)"},
+    ARG_END
+};
+
+static const struct arg_spec skill_name_args[] = {ARG_SKILL, ARG_END};
+
+static const struct arg_spec skill_file_args[] = {
+    ARG_SKILL,
+    {"path", ARG_STRING, PATH, REQ, 1, LIMIT_SKILL_PATH_BYTES, 0, 0, NULL,
+     "path of the file in the skill folder"},
+    ARG_END
+};
+
+static const struct arg_spec skill_put_args[] = {
+    ARG_SKILL,
+    {"skill_md", ARG_STRING, BODY, REQ, 1, LIMIT_SKILL_MD_BYTES, 0, 0, NULL,
+     "the whole text of SKILL.md"},
+    {"files", ARG_ANY, BODY, 0, 0, 0, 0, 0, NULL,
+     "other files of the skill: {\"relative/path\": \"text\"}"},
+    ARG_END
+};
+
+static const struct arg_spec events_stream_args[] = {
+    {"types", ARG_STRING, QUERY, 0, 1, 1024, 0, 0, NULL,
+     "comma list of event types; a trailing * matches a prefix (task.*)"},
+    {"agent", ARG_STRING, QUERY, ARG_SLUG, 1, LIMIT_AGENT_CHARS, 0, 0, NULL,
+     "only events about this agent"},
+    {"last_event_id", ARG_INT, QUERY, 0, 0, INT64_MAX, 0, 0, NULL,
+     "resume after this event id (or the Last-Event-ID header)"},
+    ARG_END
+};
+
+/* The socket's subscription: no path, served only where a connection can
+ * turn into a stream (OP_LOCAL: the Unix socket). */
+static const struct arg_spec events_subscribe_args[] = {
+    {"types", ARG_STRING, BODY, 0, 1, 1024, 0, 0, NULL,
+     "comma list of event types; a trailing * matches a prefix (task.*)"},
+    {"agent", ARG_STRING, BODY, ARG_SLUG, 1, LIMIT_AGENT_CHARS, 0, 0, NULL,
+     "only events about this agent"},
+    {"last_event_id", ARG_INT, BODY, 0, 0, INT64_MAX, 0, 0, NULL,
+     "resume after this event id (replayed from the store)"},
+    ARG_END
+};
+
+static const struct arg_spec agent_events_args[] = {
+    ARG_AGENT_ID,
+    {"events", ARG_ANY, BODY, 0, 0, 0, 0, 0, NULL,
+     "pi events, in order: an array, or NDJSON text as one string (or an "
+     "application/x-ndjson body, one per line)"},
+    ARG_END
+};
+
+static const struct arg_spec agent_state_args[] = {
+    ARG_AGENT_ID,
+    {"limit", ARG_INT, QUERY, 0, 1, 256, 0, 0, NULL,
+     "transitions of history, newest first (default 50)"},
+    ARG_END
+};
+
 const struct op ops_table[] = {
     {"system.health", "GET", "/api/v1/health", op_system_health,
      OP_OPEN, 200, "Is the daemon up and its store usable", no_args},
@@ -155,6 +299,9 @@ const struct op ops_table[] = {
      0, 200, "Version of the daemon and its libraries", no_args},
     {"system.metrics", "GET", "/metrics", op_system_metrics,
      OP_TEXT, 200, "Prometheus metrics: requests, latency, tasks", no_args},
+    {"system.status", "GET", "/api/v1/status", op_system_status,
+     0, 200, "Overview: the daemon and its addresses, tasks by status",
+     no_args},
 
     {"task.create", "POST", "/api/v1/tasks", op_task_create,
      OP_WRITE, 201, "Create a task", task_create_args},
@@ -191,6 +338,53 @@ const struct op ops_table[] = {
     {"task.dep_remove", "DELETE", "/api/v1/tasks/{id}/deps/{depends_on}",
      op_task_dep_remove, OP_WRITE, 200, "Remove a dependency",
      task_dep_remove_args},
+
+    {"agent.register", "POST", "/api/v1/agents", op_agent_register,
+     OP_WRITE, 201, "Register an agent", agent_register_args},
+    {"agent.list", "GET", "/api/v1/agents", op_agent_list,
+     0, 200, "List agents with filters, by id, a page at a time",
+     agent_list_args},
+    {"agent.get", "GET", "/api/v1/agents/{id}", op_agent_get,
+     0, 200, "One agent, with its state and current task", agent_id_args},
+    {"agent.update", "PATCH", "/api/v1/agents/{id}", op_agent_update,
+     OP_WRITE, 200, "Change an agent's kind, host, labels, skills or "
+     "timeout", agent_update_args},
+    {"agent.heartbeat", "POST", "/api/v1/agents/{id}/heartbeat",
+     op_agent_heartbeat, OP_WRITE, 200, "Tell that an agent is alive",
+     agent_id_args},
+    {"agent.state", "GET", "/api/v1/agents/{id}/state", op_agent_state,
+     0, 200, "An agent's glasspane state and its recent transitions",
+     agent_state_args},
+    {"agent.events", "POST", "/api/v1/agents/{id}/events", op_agent_events,
+     OP_WRITE | OP_NDJSON, 200, "Feed an agent's pi events (JSON lines) "
+     "to its glasspane; bad lines are reported, good ones count",
+     agent_events_args},
+    {"events.stream", "GET", "/api/v1/events", op_events_stream,
+     OP_STREAM, 200, "Live events (Server-Sent Events), resumable with "
+     "Last-Event-ID", events_stream_args},
+    {"events.subscribe", NULL, NULL, op_events_subscribe,
+     OP_STREAM | OP_LOCAL, 200, "Live events as JSON lines on the socket "
+     "connection, resumable with last_event_id", events_subscribe_args},
+    {"agent.remove", "DELETE", "/api/v1/agents/{id}", op_agent_remove,
+     OP_WRITE, 204, "Remove an agent; the tasks it held go back to todo",
+     agent_remove_args},
+
+    {"skill.list", "GET", "/api/v1/skills", op_skill_list,
+     0, 200, "List skills by name, or the invalid ones with their reasons",
+     skill_list_args},
+    {"skill.search", "GET", "/api/v1/skills/search", op_skill_search,
+     0, 200, "Search skills by words, best match first", skill_search_args},
+    {"skill.rescan", "POST", "/api/v1/skills/rescan", op_skill_rescan,
+     OP_WRITE | OP_ADMIN, 200, "Scan the skill roots again and swap in the "
+     "new index", no_args},
+    {"skill.get", "GET", "/api/v1/skills/{name}", op_skill_get,
+     0, 200, "One skill: front matter, body and file list",
+     skill_name_args},
+    {"skill.file", "GET", "/api/v1/skills/{name}/files/{path*}",
+     op_skill_file, 0, 200, "One file of a skill", skill_file_args},
+    {"skill.put", "PUT", "/api/v1/skills/{name}", op_skill_put,
+     OP_WRITE, 200, "Create or replace a skill in the first writable root",
+     skill_put_args},
 };
 
 const size_t ops_count = sizeof(ops_table) / sizeof(ops_table[0]);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "problem.h"
+#include "util.h"
 
 int
 problem_set(struct problem *p, int status, const char *code,
@@ -71,13 +72,16 @@ json_t *
 problem_to_json(const struct problem *p)
 {
     json_t *doc;
-    char type[128];
+    char type[128], detail[sizeof(p->detail)];
 
     snprintf(type, sizeof(type), "urn:colibri:problem:%s",
              p->code ? p->code : "internal");
+    /* Whoever filled the detail, it goes out as valid UTF-8. */
+    snprintf(detail, sizeof(detail), "%s", p->detail);
+    util_utf8_scrub(detail);
     doc = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title",
                     problem_title(p->status), "status", p->status, "detail",
-                    p->detail, "code", p->code ? p->code : "internal");
+                    detail, "code", p->code ? p->code : "internal");
     if (p->extra != NULL)
         json_object_update_missing(doc, p->extra);
     return doc;

@@ -16,25 +16,37 @@
 struct reaper {
     struct store *store;
     int interval;
+    int events_keep;
+    int events_max_age;
+    int64_t next_prune_ms;
+    void (*tick)(void *ctx);
+    void *tick_ctx;
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cond;
     int stopping;
 };
 
+/*
+ * Wakes every second: settles glasspanes that wait for time, returns
+ * expired leases every interval seconds, prunes events every minute.
+ */
 static void *
 reaper_main(void *arg)
 {
     struct reaper *r = arg;
     struct timespec deadline;
+    int64_t next_reap_ms = util_now_ms() + (int64_t)r->interval * 1000;
 
     pthread_mutex_lock(&r->lock);
     while (!r->stopping) {
         struct problem err = {0};
+        void (*tick)(void *) = r->tick;
+        void *tick_ctx = r->tick_ctx;
         int count = 0;
 
         clock_gettime(CLOCK_REALTIME, &deadline);
-        deadline.tv_sec += r->interval;
+        deadline.tv_sec += 1;
         while (!r->stopping &&
                pthread_cond_timedwait(&r->cond, &r->lock, &deadline) !=
                    ETIMEDOUT)
@@ -42,25 +54,52 @@ reaper_main(void *arg)
         if (r->stopping)
             break;
         pthread_mutex_unlock(&r->lock);
-        if (store_task_reap(r->store, &count, &err) < 0)
-            log_warnx("reaper: %s", err.detail);
-        else if (count > 0)
-            log_info("reaper: returned %d expired lease%s to todo", count,
-                     count == 1 ? "" : "s");
-        problem_clear(&err);
+        if (tick != NULL)
+            tick(tick_ctx);
+        if (util_now_ms() >= next_reap_ms) {
+            if (store_task_reap(r->store, &count, &err) < 0)
+                log_warnx("reaper: %s", err.detail);
+            else if (count > 0)
+                log_info("reaper: returned %d expired lease%s to todo",
+                         count, count == 1 ? "" : "s");
+            problem_clear(&err);
+            next_reap_ms = util_now_ms() + (int64_t)r->interval * 1000;
+        }
+        if (util_now_ms() >= r->next_prune_ms) {
+            if (store_events_prune(r->store, r->events_keep,
+                                   (int64_t)r->events_max_age * 1000,
+                                   &count, &err) < 0)
+                log_warnx("reaper: pruning events: %s", err.detail);
+            else if (count > 0)
+                log_info("reaper: pruned %d old events", count);
+            problem_clear(&err);
+            r->next_prune_ms = util_now_ms() + 60000;
+        }
         pthread_mutex_lock(&r->lock);
     }
     pthread_mutex_unlock(&r->lock);
     return NULL;
 }
 
+void
+reaper_set_tick(struct reaper *r, void (*fn)(void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&r->lock);
+    r->tick = fn;
+    r->tick_ctx = ctx;
+    pthread_mutex_unlock(&r->lock);
+}
+
 int
-reaper_start(struct reaper **out, struct store *store, int interval_seconds)
+reaper_start(struct reaper **out, struct store *store, int interval_seconds,
+             int events_keep, int events_max_age)
 {
     struct reaper *r = xcalloc(1, sizeof(*r));
 
     r->store = store;
     r->interval = interval_seconds;
+    r->events_keep = events_keep;
+    r->events_max_age = events_max_age;
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->cond, NULL);
     if (pthread_create(&r->thread, NULL, reaper_main, r) != 0) {

@@ -8,8 +8,13 @@
 struct store;
 struct reaper;
 
+/* Also prunes the event log every minute: keep the newest events_keep,
+ * none older than events_max_age seconds. */
 int reaper_start(struct reaper **out, struct store *store,
-                 int interval_seconds);
+                 int interval_seconds, int events_keep, int events_max_age);
+
+/* Also calls fn(ctx) every second (glasspanes settling by time). */
+void reaper_set_tick(struct reaper *r, void (*fn)(void *ctx), void *ctx);
 /* Stops the thread, waiting for a pass in progress.  Accepts NULL. */
 void reaper_stop(struct reaper *r);
 

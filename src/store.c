@@ -28,6 +28,13 @@
     "JOIN tasks u ON u.id = d.depends_on WHERE d.task_id = t.id "           \
     "AND u.status <> 'done'))"
 
+/* True when the agent named by parameter N has every skill the task
+ * requires (an unknown agent has none). */
+#define TASK_SKILLS_OK(N)                                                   \
+    "(NOT EXISTS (SELECT 1 FROM json_each(t.requires_skills) r"            \
+    " WHERE r.value NOT IN (SELECT s.value FROM agents a,"                  \
+    " json_each(a.skills) s WHERE a.id = " N ")))"
+
 /* The columns of a task document, in the order store_task.c reads them. */
 #define TASK_DOC_COLS                                                       \
     "t.id, t.title, t.body, t.status, t.priority, t.labels, t.assignee, "   \
@@ -35,13 +42,22 @@
     "t.created_at, t.updated_at, t.closed_at, "                             \
     "(SELECT json_group_array(depends_on) FROM (SELECT depends_on FROM "    \
     "task_deps WHERE task_id = t.id ORDER BY depends_on)), "                \
-    TASK_READY_EXPR
+    TASK_READY_EXPR ", t.requires_skills"
+
+/* The columns of an agent document, in the order store_agent.c reads
+ * them; the last is the tasks it holds a lease on. */
+#define AGENT_DOC_COLS                                                      \
+    "a.id, a.kind, a.host, a.labels, a.skills, a.state, a.state_since, "    \
+    "a.last_seen, a.timeout_seconds, a.version, a.created_at, "             \
+    "a.updated_at, (SELECT json_group_array(id) FROM (SELECT id FROM "      \
+    "tasks WHERE lease_holder = a.id AND status = 'in_progress' "           \
+    "ORDER BY id))"
 
 static const char *const statements[ST_COUNT] = {
     [ST_TASK_INSERT] =
         "INSERT INTO tasks(title, body, status, priority, labels, assignee,"
-        " result, created_at, updated_at, closed_at)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
+        " result, created_at, updated_at, closed_at, requires_skills)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)",
     [ST_TASK_SELECT] =
         "SELECT " TASK_DOC_COLS " FROM tasks t WHERE t.id = ?1",
     [ST_TASK_LIST] =
@@ -52,28 +68,33 @@ static const char *const statements[ST_COUNT] = {
         "      WHERE value = ?4))"
         " AND (?5 < 0 OR t.priority = ?5)"
         " AND (?6 = 0 OR " TASK_READY_EXPR ")"
+        " AND (?8 IS NULL OR " TASK_SKILLS_OK("?8") ")"
         " ORDER BY t.id LIMIT ?7",
     [ST_TASK_READY] =
         "SELECT " TASK_DOC_COLS " FROM tasks t WHERE t.status = 'todo'"
         " AND " TASK_READY_EXPR
+        " AND (?2 IS NULL OR " TASK_SKILLS_OK("?2") ")"
         " ORDER BY t.priority, t.created_at, t.id LIMIT ?1",
     [ST_TASK_NEXT_READY] =
         "SELECT t.id FROM tasks t WHERE t.status = 'todo'"
-        " AND " TASK_READY_EXPR
+        " AND " TASK_READY_EXPR " AND " TASK_SKILLS_OK("?1")
         " ORDER BY t.priority, t.created_at, t.id LIMIT 1",
+    [ST_TASK_SKILLS_OK] =
+        "SELECT " TASK_SKILLS_OK("?2") " FROM tasks t WHERE t.id = ?1",
     [ST_TASK_EXISTS] =
         "SELECT 1 FROM tasks WHERE id = ?1",
     [ST_TASK_ROW] =
         "SELECT id, title, body, status, priority, labels, assignee,"
         " lease_holder, lease_expires, attempt, version, result,"
-        " created_at, updated_at, closed_at FROM tasks WHERE id = ?1",
+        " created_at, updated_at, closed_at, requires_skills"
+        " FROM tasks WHERE id = ?1",
     [ST_TASK_IS_READY] =
         "SELECT " TASK_READY_EXPR " FROM tasks t WHERE t.id = ?1",
     [ST_TASK_UPDATE] =
         "UPDATE tasks SET title = ?2, body = ?3, status = ?4, priority = ?5,"
         " labels = ?6, assignee = ?7, lease_holder = ?8, lease_expires = ?9,"
         " attempt = ?10, version = ?11, result = ?12, updated_at = ?13,"
-        " closed_at = ?14 WHERE id = ?1",
+        " closed_at = ?14, requires_skills = ?15 WHERE id = ?1",
     [ST_TASK_DELETE] =
         "DELETE FROM tasks WHERE id = ?1",
     [ST_TASK_HAS_DEPENDENTS] =
@@ -84,6 +105,66 @@ static const char *const statements[ST_COUNT] = {
     [ST_TASK_REAP] =
         "SELECT id FROM tasks WHERE status = 'in_progress'"
         " AND lease_expires <= ?1 ORDER BY id LIMIT 1000",
+    [ST_TASK_HELD_BY] =
+        "SELECT id FROM tasks WHERE lease_holder = ?1"
+        " AND status = 'in_progress' ORDER BY id",
+    [ST_AGENT_INSERT] =
+        "INSERT INTO agents(id, kind, host, labels, skills, state,"
+        " state_since, last_seen, timeout_seconds, version, created_at,"
+        " updated_at) VALUES(?1, ?2, ?3, ?4, ?5, 'idle', ?6, ?6, ?7, 1,"
+        " ?6, ?6)",
+    [ST_AGENT_SELECT] =
+        "SELECT " AGENT_DOC_COLS " FROM agents a WHERE a.id = ?1",
+    [ST_AGENT_LIST] =
+        "SELECT " AGENT_DOC_COLS " FROM agents a WHERE a.id > ?1"
+        " AND (?2 IS NULL OR a.state = ?2)"
+        " AND (?3 IS NULL OR a.kind = ?3)"
+        " AND (?4 IS NULL OR a.host = ?4)"
+        " AND (?5 IS NULL OR EXISTS (SELECT 1 FROM json_each(a.labels)"
+        "      WHERE value = ?5))"
+        " AND (?6 IS NULL OR"
+        "      (a.last_seen + a.timeout_seconds * 1000 >= ?7) = ?6)"
+        " ORDER BY a.id LIMIT ?8",
+    [ST_AGENT_ROW] =
+        "SELECT id, kind, host, labels, skills, state, state_since,"
+        " last_seen, timeout_seconds, version, created_at, updated_at"
+        " FROM agents WHERE id = ?1",
+    [ST_AGENT_UPDATE] =
+        "UPDATE agents SET kind = ?2, host = ?3, labels = ?4, skills = ?5,"
+        " state = ?6, state_since = ?7, last_seen = ?8,"
+        " timeout_seconds = ?9, version = ?10, updated_at = ?11"
+        " WHERE id = ?1",
+    [ST_AGENT_DELETE] =
+        "DELETE FROM agents WHERE id = ?1",
+    [ST_AGENT_COUNTS] =
+        "SELECT state, count(*),"
+        " sum(last_seen + timeout_seconds * 1000 >= ?1)"
+        " FROM agents GROUP BY state",
+    [ST_AGENT_TOUCH] =
+        "UPDATE agents SET last_seen = ?2 WHERE id = ?1",
+    [ST_EVENT_INSERT] =
+        "INSERT INTO events(time, type, subject, agent, data)"
+        " VALUES(?1, ?2, ?3, ?4, ?5)",
+    [ST_EVENT_AFTER] =
+        "SELECT id, time, type, subject, agent, data FROM events"
+        " WHERE id > ?1 ORDER BY id LIMIT ?2",
+    [ST_EVENT_BOUNDS] =
+        "SELECT coalesce(min(id), 0), coalesce(max(id), 0) FROM events",
+    [ST_EVENT_PRUNE] =
+        "DELETE FROM events WHERE (id <= (SELECT max(id) FROM events) - ?1"
+        " OR time < ?2) AND id < (SELECT max(id) FROM events)",
+    [ST_TRANSITION_INSERT] =
+        "INSERT INTO agent_transitions(agent_id, time, from_state,"
+        " to_state, reason, substate, truncated)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_TRANSITION_LIST] =
+        "SELECT time, from_state, to_state, reason, substate, truncated"
+        " FROM agent_transitions WHERE agent_id = ?1"
+        " ORDER BY seq DESC LIMIT ?2",
+    [ST_TRANSITION_PRUNE] =
+        "DELETE FROM agent_transitions WHERE agent_id = ?1 AND seq <="
+        " (SELECT seq FROM agent_transitions WHERE agent_id = ?1"
+        "  ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
     [ST_DEP_INSERT] =
         "INSERT OR IGNORE INTO task_deps(task_id, depends_on) VALUES(?1, ?2)",
     [ST_DEP_DELETE] =
@@ -128,6 +209,50 @@ static const char *const migrations[] = {
     "  CHECK (task_id <> depends_on)"
     ") WITHOUT ROWID;"
     "CREATE INDEX task_deps_reverse ON task_deps(depends_on);",
+
+    /* 1 -> 2: the agent registry, and the skills a task requires */
+    "CREATE TABLE agents ("
+    "  id TEXT PRIMARY KEY,"
+    "  kind TEXT NOT NULL,"
+    "  host TEXT NOT NULL,"
+    "  labels TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(labels)),"
+    "  skills TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(skills)),"
+    "  state TEXT NOT NULL DEFAULT 'idle' CHECK (state IN ('idle',"
+    "    'working', 'blocked', 'done', 'error')),"
+    "  state_since INTEGER NOT NULL,"
+    "  last_seen INTEGER NOT NULL,"
+    "  timeout_seconds INTEGER NOT NULL,"
+    "  version INTEGER NOT NULL DEFAULT 1,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "ALTER TABLE tasks ADD COLUMN requires_skills TEXT NOT NULL"
+    "  DEFAULT '[]' CHECK (json_valid(requires_skills));"
+    "CREATE INDEX tasks_holder ON tasks(lease_holder)"
+    "  WHERE status = 'in_progress';",
+
+    /* 2 -> 3: the event log, and each agent's state history */
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  time INTEGER NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  subject TEXT NOT NULL,"
+    "  agent TEXT,"
+    "  data TEXT NOT NULL CHECK (json_valid(data))"
+    ");"
+    "CREATE INDEX events_time ON events(time);"
+    "CREATE TABLE agent_transitions ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  agent_id TEXT NOT NULL REFERENCES agents(id) ON DELETE CASCADE,"
+    "  time INTEGER NOT NULL,"
+    "  from_state TEXT NOT NULL,"
+    "  to_state TEXT NOT NULL,"
+    "  reason TEXT NOT NULL,"
+    "  substate TEXT NOT NULL DEFAULT '',"
+    "  truncated INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX agent_transitions_agent ON agent_transitions(agent_id,"
+    "  seq);",
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -137,6 +262,8 @@ static void conn_close(struct conn *c);
 static int migrate(struct store *s, struct problem *err);
 static void *writer_main(void *arg);
 static int exec_sql(struct conn *c, const char *sql, struct problem *err);
+static void event_list_clear(struct event_list *l);
+static void event_list_move(struct event_list *to, struct event_list *from);
 
 int
 store_sql_error(struct conn *c, struct problem *err, const char *what)
@@ -290,6 +417,8 @@ store_open(struct store **out, const struct store_options *opts,
     s->path = xstrdup(opts->path);
     s->durable = opts->durable;
     s->clock = opts->clock ? opts->clock : util_now_ms;
+    s->publish = opts->publish;
+    s->publish_ctx = opts->publish_ctx;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->work_cond, NULL);
     pthread_cond_init(&s->done_cond, NULL);
@@ -335,12 +464,25 @@ store_close(struct store *s)
     }
     /* Closing the last connection checkpoints and removes the WAL. */
     conn_close(s->writer);
+    event_list_clear(&s->job_events);
+    event_list_clear(&s->batch_events);
+    free(s->job_events.items);
+    free(s->batch_events.items);
     pthread_key_delete(s->reader_key);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->work_cond);
     pthread_cond_destroy(&s->done_cond);
     free(s->path);
     free(s);
+}
+
+void
+store_set_publisher(struct store *s, store_publish_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&s->lock);
+    s->publish = fn;
+    s->publish_ctx = ctx;
+    pthread_mutex_unlock(&s->lock);
 }
 
 int
@@ -433,15 +575,27 @@ run_batch(struct store *s, struct write_job *batch)
             continue;
         }
         j->rc = j->fn(s, c, j->ctx, j->err);
-        if (j->rc < 0)
+        if (j->rc < 0) {
             sqlite3_exec(c->db, "ROLLBACK TO job", NULL, NULL, NULL);
+            event_list_clear(&s->job_events);
+        } else {
+            event_list_move(&s->batch_events, &s->job_events);
+        }
         sqlite3_exec(c->db, "RELEASE job", NULL, NULL, NULL);
     }
     if (exec_sql(c, "COMMIT", &commit_err) < 0) {
         sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
         ok = 0;
     }
+    /* Published only once durable, in id order, before anyone is told
+     * their write succeeded: a subscriber never sees an event that a
+     * crash could take back, and a writer's caller never sees its write
+     * before the stream does. */
+    if (ok && s->publish != NULL && s->batch_events.n > 0)
+        s->publish(s->publish_ctx, s->batch_events.items,
+                   s->batch_events.n);
 out:
+    event_list_clear(&s->batch_events);
     if (!ok) {
         for (j = batch; j != NULL; j = j->next) {
             if (j->rc == 0) {
@@ -453,6 +607,76 @@ out:
         }
     }
     problem_clear(&commit_err);
+}
+
+static void
+event_free(struct store_event *e)
+{
+    free(e->type);
+    free(e->subject);
+    free(e->agent);
+    json_decref(e->data);
+}
+
+static void
+event_list_clear(struct event_list *l)
+{
+    size_t i;
+
+    for (i = 0; i < l->n; i++)
+        event_free(&l->items[i]);
+    l->n = 0;
+}
+
+/* Appends everything in from to to, leaving from empty. */
+static void
+event_list_move(struct event_list *to, struct event_list *from)
+{
+    if (from->n == 0)
+        return;
+    if (to->n + from->n > to->size) {
+        to->size = (to->n + from->n) * 2;
+        to->items = xrealloc(to->items, to->size * sizeof(*to->items));
+    }
+    memcpy(to->items + to->n, from->items, from->n * sizeof(*from->items));
+    to->n += from->n;
+    from->n = 0;
+}
+
+int
+store_event_append(struct store *s, struct conn *c, const char *type,
+                   const char *subject, const char *agent, json_t *data,
+                   struct problem *err)
+{
+    sqlite3_stmt *st = store_stmt(c, ST_EVENT_INSERT);
+    struct event_list *l = &s->job_events;
+    struct store_event *e;
+    int64_t now = s->clock();
+    char *text = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, subject, -1, SQLITE_TRANSIENT);
+    if (agent)
+        sqlite3_bind_text(st, 4, agent, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, text, -1, SQLITE_TRANSIENT);
+    free(text);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        json_decref(data);
+        return store_sql_error(c, err, "recording an event");
+    }
+    if (l->n == l->size) {
+        l->size = l->size ? l->size * 2 : 16;
+        l->items = xrealloc(l->items, l->size * sizeof(*l->items));
+    }
+    e = &l->items[l->n++];
+    e->id = sqlite3_last_insert_rowid(c->db);
+    e->time = now;
+    e->type = xstrdup(type);
+    e->subject = xstrdup(subject);
+    e->agent = agent ? xstrdup(agent) : NULL;
+    e->data = data;
+    return 0;
 }
 
 static void *

@@ -25,6 +25,25 @@
 
 struct store;
 
+/*
+ * An event: a change others must see, committed with the change itself
+ * (same transaction, row in the events table) and published after the
+ * commit with the sequence id the store gave it.
+ */
+struct store_event {
+    int64_t id;                 /* sequence, increasing */
+    int64_t time;               /* ms since epoch */
+    char *type;                 /* "task.claimed", "agent.state", ... */
+    char *subject;              /* "task:12", "agent:pi-1" */
+    char *agent;                /* agent involved, or NULL */
+    json_t *data;               /* payload */
+};
+
+/* Called on the writer thread after each commit with that commit's events
+ * in id order; the events are borrowed for the call. */
+typedef void (*store_publish_fn)(void *ctx, const struct store_event *ev,
+                                 size_t n);
+
 /* Task statuses, in the order /metrics reports them. */
 enum task_status {
     TASK_TODO, TASK_IN_PROGRESS, TASK_BLOCKED, TASK_REVIEW, TASK_DONE,
@@ -39,6 +58,8 @@ struct store_options {
     const char *path;           /* database file; created when missing */
     int durable;                /* 1: synchronous=FULL, 0: NORMAL */
     int64_t (*clock)(void);     /* ms since epoch; NULL = wall clock */
+    store_publish_fn publish;   /* NULL: events are only stored */
+    void *publish_ctx;
 };
 
 /* Opens (creating and migrating as needed) the database. */
@@ -47,6 +68,10 @@ int store_open(struct store **out, const struct store_options *opts,
 /* Drains pending writes, stops the writer and closes every connection.
  * Accepts NULL. */
 void store_close(struct store *s);
+
+/* Sets where committed events go.  Call before the first write that
+ * others may see (start-up), never while writes run. */
+void store_set_publisher(struct store *s, store_publish_fn fn, void *ctx);
 
 /* A cheap query that proves the database answers. */
 int store_ping(struct store *s, struct problem *err);
@@ -69,15 +94,17 @@ struct task_filter {
     const char *label;
     int priority;               /* -1 = any */
     int ready_only;
+    const char *agent;          /* only tasks this agent may claim */
     int64_t after;              /* cursor: id strictly greater */
     int limit;
 };
 /* {"items":[...],"next":"<id>"|null} ordered by id. */
 int store_task_list(struct store *s, const struct task_filter *f,
                     json_t **page, struct problem *err);
-/* Ready tasks ordered by priority, then age: {"items":[...]}. */
-int store_task_ready(struct store *s, int limit, json_t **page,
-                     struct problem *err);
+/* Ready tasks ordered by priority, then age: {"items":[...]}.  With an
+ * agent, only the tasks whose required skills it has. */
+int store_task_ready(struct store *s, int limit, const char *agent,
+                     json_t **page, struct problem *err);
 
 /* Partial update of title/body/priority/labels/assignee/status/result.
  * version must equal the stored one (stale: 409, or 412 when
@@ -112,6 +139,81 @@ int store_task_dep_add(struct store *s, int64_t id, int64_t depends_on,
                        json_t **task, struct problem *err);
 int store_task_dep_remove(struct store *s, int64_t id, int64_t depends_on,
                           json_t **task, struct problem *err);
+
+/*
+ * Agents.  The registry keeps who works here, what they can do (skills),
+ * and when they were last seen; online is derived from last_seen and the
+ * agent's timeout, never stored.
+ */
+int store_agent_register(struct store *s, const json_t *fields,
+                         json_t **agent, struct problem *err);
+int store_agent_get(struct store *s, const char *id, json_t **agent,
+                    struct problem *err);
+
+struct agent_filter {
+    const char *state;
+    const char *kind;
+    const char *host;
+    const char *label;
+    int online;                 /* -1 any, 0 offline, 1 online */
+    const char *after;          /* cursor: id strictly greater */
+    int limit;
+};
+/* {"items":[...],"next":"<id>"|null} ordered by id. */
+int store_agent_list(struct store *s, const struct agent_filter *f,
+                     json_t **page, struct problem *err);
+/* Partial update of kind/host/labels/skills/timeout_seconds; version < 0
+ * is unconditional. */
+int store_agent_update(struct store *s, const char *id, json_t *changes,
+                       int64_t version, int from_if_match, json_t **agent,
+                       struct problem *err);
+int store_agent_heartbeat(struct store *s, const char *id, json_t **agent,
+                          struct problem *err);
+/* {"total":N,"online":N,"by_state":{"idle":N,...}} */
+int store_agent_counts(struct store *s, json_t **out, struct problem *err);
+
+/* Removes the agent and returns the tasks it held to todo. */
+int store_agent_remove(struct store *s, const char *id, int64_t version,
+                       int from_if_match, struct problem *err);
+
+/*
+ * Events.  store_event_add commits an event that belongs to no other
+ * change (e.g. a skill rescan); domain changes add theirs themselves.
+ * data is stolen.
+ */
+int store_event_add(struct store *s, const char *type, const char *subject,
+                    const char *agent, json_t *data, struct problem *err);
+/* Up to limit events with id > after, oldest first; *out is new (free
+ * with store_events_free). */
+int store_events_after(struct store *s, int64_t after, int limit,
+                       struct store_event **out, size_t *n,
+                       struct problem *err);
+void store_events_free(struct store_event *ev, size_t n);
+/* Lowest and highest id kept (0, 0 when none). */
+int store_events_bounds(struct store *s, int64_t *oldest, int64_t *newest,
+                        struct problem *err);
+/* Deletes events beyond the newest keep, and older than max_age_ms. */
+int store_events_prune(struct store *s, int64_t keep, int64_t max_age_ms,
+                       int *deleted, struct problem *err);
+
+/*
+ * Agent state (the glasspane's output): records a transition, updates the
+ * agent's state and state_since, and publishes agent.state.
+ */
+struct agent_transition {
+    const char *from;
+    const char *to;
+    const char *reason;
+    const char *substate;       /* "" or e.g. "retrying" */
+    int truncated;
+};
+int store_agent_set_state(struct store *s, const char *agent,
+                          const struct agent_transition *t, size_t n,
+                          struct problem *err);
+/* {"id","state","state_since","history":[{from,to,reason,...,time}]},
+ * newest first, at most limit transitions. */
+int store_agent_state(struct store *s, const char *agent, int limit,
+                      json_t **out, struct problem *err);
 
 /* Returns expired leases to todo; *count says how many. */
 int store_task_reap(struct store *s, int *count, struct problem *err);

@@ -26,6 +26,23 @@ enum stmt_id {
     ST_TASK_HAS_DEPENDENTS,
     ST_TASK_COUNTS,
     ST_TASK_REAP,
+    ST_TASK_SKILLS_OK,
+    ST_TASK_HELD_BY,
+    ST_AGENT_INSERT,
+    ST_AGENT_SELECT,
+    ST_AGENT_LIST,
+    ST_AGENT_ROW,
+    ST_AGENT_UPDATE,
+    ST_AGENT_DELETE,
+    ST_AGENT_TOUCH,
+    ST_AGENT_COUNTS,
+    ST_EVENT_INSERT,
+    ST_EVENT_AFTER,
+    ST_EVENT_BOUNDS,
+    ST_EVENT_PRUNE,
+    ST_TRANSITION_INSERT,
+    ST_TRANSITION_LIST,
+    ST_TRANSITION_PRUNE,
     ST_DEP_INSERT,
     ST_DEP_DELETE,
     ST_DEP_REACHES,
@@ -51,10 +68,20 @@ struct write_job {
     struct write_job *next;
 };
 
+/* Events gathered on the writer thread: per job, then per batch. */
+struct event_list {
+    struct store_event *items;
+    size_t n, size;
+};
+
 struct store {
     char *path;
     int durable;
     int64_t (*clock)(void);
+    store_publish_fn publish;
+    void *publish_ctx;
+    struct event_list job_events;   /* writer thread only */
+    struct event_list batch_events; /* writer thread only */
 
     struct conn *writer;
     pthread_t writer_thread;
@@ -75,6 +102,18 @@ int store_write(struct store *s,
                 int (*fn)(struct store *, struct conn *, void *,
                           struct problem *),
                 void *ctx, struct problem *err);
+/* Marks a registered agent as seen now (no-op for an unknown one). */
+int store_agent_touch(struct conn *c, const char *agent, int64_t now,
+                      struct problem *err);
+/* Returns a held task to todo (lease ended): the reaper's step, also used
+ * when an agent is removed. */
+int store_task_return(struct store *s, struct conn *c, int64_t id,
+                      const char *type, struct problem *err);
+/* Appends an event to the running job (writer thread, inside a job);
+ * data is stolen. */
+int store_event_append(struct store *s, struct conn *c, const char *type,
+                       const char *subject, const char *agent, json_t *data,
+                       struct problem *err);
 int store_sql_error(struct conn *c, struct problem *err, const char *what);
 
 #endif

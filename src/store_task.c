@@ -42,6 +42,7 @@ struct task_row {
     int64_t created_at;
     int64_t updated_at;
     int64_t closed_at;          /* 0 when open */
+    char *requires_skills;      /* JSON array text */
 };
 
 static char *
@@ -62,6 +63,7 @@ row_free(struct task_row *r)
     free(r->assignee);
     free(r->lease_holder);
     free(r->result);
+    free(r->requires_skills);
     memset(r, 0, sizeof(*r));
 }
 
@@ -109,6 +111,7 @@ row_load(struct conn *c, int64_t id, struct task_row *r,
     r->created_at = sqlite3_column_int64(st, 12);
     r->updated_at = sqlite3_column_int64(st, 13);
     r->closed_at = sqlite3_column_int64(st, 14);
+    r->requires_skills = col_text(st, 15);
     sqlite3_reset(st);
     return 0;
 }
@@ -158,6 +161,7 @@ row_save(struct store *s, struct conn *c, struct task_row *r, int bump,
         sqlite3_bind_int64(st, 14, r->closed_at);
     else
         sqlite3_bind_null(st, 14);
+    sqlite3_bind_text(st, 15, r->requires_skills, -1, SQLITE_TRANSIENT);
     if (sqlite3_step(st) != SQLITE_DONE)
         return store_sql_error(c, err, "saving a task");
     return 0;
@@ -215,6 +219,8 @@ task_doc(sqlite3_stmt *st)
     json_object_set_new(doc, "labels", json_column(st, 5, json_array()));
     json_object_set_new(doc, "assignee", str_or_null(st, 6));
     json_object_set_new(doc, "depends_on", json_column(st, 15, json_array()));
+    json_object_set_new(doc, "requires_skills",
+                        json_column(st, 17, json_array()));
     json_object_set_new(doc, "ready",
                         json_boolean(sqlite3_column_int(st, 16)));
     if (sqlite3_column_type(st, 7) == SQLITE_NULL) {
@@ -258,6 +264,20 @@ doc_load(struct conn *c, int64_t id, json_t **out, struct problem *err)
 }
 
 static int
+agent_has_skills(struct conn *c, int64_t id, const char *agent)
+{
+    sqlite3_stmt *st = store_stmt(c, ST_TASK_SKILLS_OK);
+    int ok = 0;
+
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, agent, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        ok = sqlite3_column_int(st, 0);
+    sqlite3_reset(st);
+    return ok;
+}
+
+static int
 task_is_ready(struct conn *c, int64_t id)
 {
     sqlite3_stmt *st = store_stmt(c, ST_TASK_IS_READY);
@@ -275,6 +295,18 @@ static char *
 json_text(const json_t *v)
 {
     return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+/* Records a task event for the running job; data is borrowed. */
+static int
+task_event(struct store *s, struct conn *c, const char *type, int64_t id,
+           const char *agent, json_t *data, struct problem *err)
+{
+    char subject[32];
+
+    snprintf(subject, sizeof(subject), "task:%lld", (long long)id);
+    return store_event_append(s, c, type, subject, agent, json_incref(data),
+                              err);
 }
 
 /* --- create ---------------------------------------------------------- */
@@ -330,7 +362,7 @@ create_job(struct store *s, struct conn *c, void *arg, struct problem *err)
     const json_t *v;
     sqlite3_stmt *st = store_stmt(c, ST_TASK_INSERT);
     const char *status = "todo";
-    char *labels, *result = NULL;
+    char *labels, *skills, *result = NULL;
     int64_t id, now = s->clock();
     size_t i;
 
@@ -340,6 +372,8 @@ create_job(struct store *s, struct conn *c, void *arg, struct problem *err)
         status = json_string_value(v);
     v = json_object_get(f, "labels");
     labels = v ? json_text(v) : xstrdup("[]");
+    v = json_object_get(f, "requires_skills");
+    skills = v ? json_text(v) : xstrdup("[]");
     v = json_object_get(f, "result");
     if (v != NULL && !json_is_null(v))
         result = json_text(v);
@@ -361,7 +395,9 @@ create_job(struct store *s, struct conn *c, void *arg, struct problem *err)
         sqlite3_bind_int64(st, 9, now);
     else
         sqlite3_bind_null(st, 9);
+    sqlite3_bind_text(st, 10, skills, -1, SQLITE_TRANSIENT);
     free(labels);
+    free(skills);
     free(result);
     if (sqlite3_step(st) != SQLITE_DONE)
         return store_sql_error(c, err, "creating a task");
@@ -372,7 +408,9 @@ create_job(struct store *s, struct conn *c, void *arg, struct problem *err)
         if (add_dep(c, id, json_integer_value(json_array_get(v, i)),
                     err) < 0)
             return -1;
-    return doc_load(c, id, &ctx->task, err);
+    if (doc_load(c, id, &ctx->task, err) < 0)
+        return -1;
+    return task_event(s, c, "task.created", id, NULL, ctx->task, err);
 }
 
 int
@@ -435,6 +473,7 @@ store_task_list(struct store *s, const struct task_filter *f,
     sqlite3_bind_int(st, 6, f->ready_only);
     /* One extra row tells whether another page exists. */
     sqlite3_bind_int(st, 7, f->limit + 1);
+    bind_text_or_null(st, 8, f->agent);
     free(statuses);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (n == f->limit)
@@ -462,8 +501,8 @@ store_task_list(struct store *s, const struct task_filter *f,
 }
 
 int
-store_task_ready(struct store *s, int limit, json_t **page,
-                 struct problem *err)
+store_task_ready(struct store *s, int limit, const char *agent,
+                 json_t **page, struct problem *err)
 {
     struct conn *c = store_reader(s);
     sqlite3_stmt *st = store_stmt(c, ST_TASK_READY);
@@ -471,6 +510,7 @@ store_task_ready(struct store *s, int limit, json_t **page,
     int rc;
 
     sqlite3_bind_int(st, 1, limit);
+    bind_text_or_null(st, 2, agent);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         json_array_append_new(items, task_doc(st));
     sqlite3_reset(st);
@@ -553,6 +593,9 @@ update_job(struct store *s, struct conn *c, void *arg, struct problem *err)
         } else if (!strcmp(key, "labels")) {
             free(r.labels);
             r.labels = json_text(v);
+        } else if (!strcmp(key, "requires_skills")) {
+            free(r.requires_skills);
+            r.requires_skills = json_text(v);
         } else if (!strcmp(key, "assignee")) {
             set_str(&r.assignee, json_string_value(v));
         } else if (!strcmp(key, "result")) {
@@ -577,9 +620,10 @@ update_job(struct store *s, struct conn *c, void *arg, struct problem *err)
             set_str(&r.status, to);
         }
     }
-    if (row_save(s, c, &r, 1, err) < 0)
+    if (row_save(s, c, &r, 1, err) < 0 ||
+        doc_load(c, r.id, &ctx->task, err) < 0)
         goto out;
-    rc = doc_load(c, r.id, &ctx->task, err);
+    rc = task_event(s, c, "task.updated", r.id, NULL, ctx->task, err);
 out:
     row_free(&r);
     return rc;
@@ -640,7 +684,12 @@ delete_job(struct store *s, struct conn *c, void *arg, struct problem *err)
         store_sql_error(c, err, "deleting a task");
         goto out;
     }
-    rc = 0;
+    {
+        json_t *data = json_pack("{s:I}", "id", (json_int_t)r.id);
+
+        rc = task_event(s, c, "task.deleted", r.id, NULL, data, err);
+        json_decref(data);
+    }
 out:
     row_free(&r);
     return rc;
@@ -668,10 +717,14 @@ struct lease_ctx {
 };
 
 static int
-next_ready_id(struct conn *c, int64_t *id, struct problem *err)
+next_ready_id(struct conn *c, const char *agent, int64_t *id,
+              struct problem *err)
 {
     sqlite3_stmt *st = store_stmt(c, ST_TASK_NEXT_READY);
-    int rc = sqlite3_step(st);
+    int rc;
+
+    sqlite3_bind_text(st, 1, agent, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
 
     if (rc == SQLITE_ROW) {
         *id = sqlite3_column_int64(st, 0);
@@ -682,7 +735,7 @@ next_ready_id(struct conn *c, int64_t *id, struct problem *err)
     if (rc != SQLITE_DONE)
         return store_sql_error(c, err, "finding a ready task");
     return problem_set(err, 404, "no_ready_task",
-                       "no task is ready to be claimed");
+                       "no task is ready to be claimed by %s", agent);
 }
 
 /*
@@ -701,7 +754,7 @@ claim_job(struct store *s, struct conn *c, void *arg, struct problem *err)
     const char *why = NULL;
     int rc = -1;
 
-    if (id == 0 && next_ready_id(c, &id, err) < 0)
+    if (id == 0 && next_ready_id(c, ctx->agent, &id, err) < 0)
         return -1;
     if (row_load(c, id, &r, err) < 0)
         return -1;
@@ -726,6 +779,12 @@ claim_job(struct store *s, struct conn *c, void *arg, struct problem *err)
         why = "only todo tasks can be claimed";
     }
 
+    /* Routing: a new holder must have every skill the task requires. */
+    if ((outcome == CLAIM_CLAIMED || outcome == CLAIM_STOLEN) &&
+        !agent_has_skills(c, id, ctx->agent)) {
+        outcome = CLAIM_DENIED;
+        why = "the agent lacks skills the task requires";
+    }
     if (outcome == CLAIM_DENIED) {
         if (doc_load(c, id, &task, err) < 0)
             goto out;
@@ -742,13 +801,14 @@ claim_job(struct store *s, struct conn *c, void *arg, struct problem *err)
         set_str(&r.status, "in_progress");
     }
     r.lease_expires = now + (int64_t)ctx->lease_seconds * 1000;
-    if (row_save(s, c, &r, outcome != CLAIM_RENEWED, err) < 0)
+    if (row_save(s, c, &r, outcome != CLAIM_RENEWED, err) < 0 ||
+        store_agent_touch(c, ctx->agent, now, err) < 0)
         goto out;
     if (doc_load(c, id, &task, err) < 0)
         goto out;
     ctx->out = json_pack("{s:s, s:o}", "outcome",
                          claim_outcome_names[outcome], "task", task);
-    rc = 0;
+    rc = task_event(s, c, "task.claimed", id, ctx->agent, ctx->out, err);
 out:
     row_free(&r);
     return rc;
@@ -803,7 +863,8 @@ heartbeat_job(struct store *s, struct conn *c, void *arg,
 
     if (row_load(c, ctx->id, &r, err) < 0)
         return -1;
-    if (check_holder(&r, ctx, err) < 0)
+    if (check_holder(&r, ctx, err) < 0 ||
+        store_agent_touch(c, ctx->agent, s->clock(), err) < 0)
         goto out;
     r.lease_expires = s->clock() + (int64_t)ctx->lease_seconds * 1000;
     /* A heartbeat extends the lease only: the version stays, so it never
@@ -825,7 +886,8 @@ release_job(struct store *s, struct conn *c, void *arg, struct problem *err)
 
     if (row_load(c, ctx->id, &r, err) < 0)
         return -1;
-    if (check_holder(&r, ctx, err) < 0)
+    if (check_holder(&r, ctx, err) < 0 ||
+        store_agent_touch(c, ctx->agent, s->clock(), err) < 0)
         goto out;
     set_str(&r.status, "todo");
     set_str(&r.lease_holder, NULL);
@@ -833,7 +895,9 @@ release_job(struct store *s, struct conn *c, void *arg, struct problem *err)
     r.lease_expires = 0;
     if (row_save(s, c, &r, 1, err) < 0)
         goto out;
-    rc = doc_load(c, r.id, &ctx->out, err);
+    if (doc_load(c, r.id, &ctx->out, err) < 0)
+        goto out;
+    rc = task_event(s, c, "task.released", r.id, ctx->agent, ctx->out, err);
 out:
     row_free(&r);
     return rc;
@@ -849,7 +913,8 @@ complete_job(struct store *s, struct conn *c, void *arg,
 
     if (row_load(c, ctx->id, &r, err) < 0)
         return -1;
-    if (check_holder(&r, ctx, err) < 0)
+    if (check_holder(&r, ctx, err) < 0 ||
+        store_agent_touch(c, ctx->agent, s->clock(), err) < 0)
         goto out;
     set_str(&r.status, ctx->status);
     set_str(&r.lease_holder, NULL);
@@ -860,7 +925,10 @@ complete_job(struct store *s, struct conn *c, void *arg,
     }
     if (row_save(s, c, &r, 1, err) < 0)
         goto out;
-    rc = doc_load(c, r.id, &ctx->out, err);
+    if (doc_load(c, r.id, &ctx->out, err) < 0)
+        goto out;
+    rc = task_event(s, c, "task.completed", r.id, ctx->agent, ctx->out,
+                    err);
 out:
     row_free(&r);
     return rc;
@@ -950,7 +1018,9 @@ dep_job(struct store *s, struct conn *c, void *arg, struct problem *err)
     }
     if (row_save(s, c, &r, 1, err) < 0)
         goto out;
-    rc = doc_load(c, r.id, &ctx->task, err);
+    if (doc_load(c, r.id, &ctx->task, err) < 0)
+        goto out;
+    rc = task_event(s, c, "task.updated", r.id, NULL, ctx->task, err);
 out:
     row_free(&r);
     return rc;
@@ -988,6 +1058,30 @@ store_task_dep_remove(struct store *s, int64_t id, int64_t depends_on,
 
 /* --- reaper ---------------------------------------------------------- */
 
+int
+store_task_return(struct store *s, struct conn *c, int64_t id,
+                  const char *type, struct problem *err)
+{
+    struct task_row r;
+    json_t *doc = NULL;
+    char *holder;
+    int rc = -1;
+
+    if (row_load(c, id, &r, err) < 0)
+        return -1;
+    holder = r.lease_holder;
+    r.lease_holder = NULL;
+    set_str(&r.status, "todo");
+    set_str(&r.assignee, NULL);
+    r.lease_expires = 0;
+    if (row_save(s, c, &r, 1, err) == 0 && doc_load(c, id, &doc, err) == 0)
+        rc = task_event(s, c, type, id, holder, doc, err);
+    json_decref(doc);
+    free(holder);
+    row_free(&r);
+    return rc;
+}
+
 static int
 reap_job(struct store *s, struct conn *c, void *arg, struct problem *err)
 {
@@ -1002,20 +1096,9 @@ reap_job(struct store *s, struct conn *c, void *arg, struct problem *err)
     sqlite3_reset(st);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
         return store_sql_error(c, err, "finding expired leases");
-    for (i = 0; i < n; i++) {
-        struct task_row r;
-
-        if (row_load(c, ids[i], &r, err) < 0)
+    for (i = 0; i < n; i++)
+        if (store_task_return(s, c, ids[i], "task.expired", err) < 0)
             return -1;
-        set_str(&r.status, "todo");
-        set_str(&r.lease_holder, NULL);
-        set_str(&r.assignee, NULL);
-        r.lease_expires = 0;
-        rc = row_save(s, c, &r, 1, err);
-        row_free(&r);
-        if (rc < 0)
-            return -1;
-    }
     *count = n;
     return 0;
 }

@@ -36,6 +36,23 @@ int util_mkdir_p(const char *path, unsigned mode);
  * NULL (errno set; EFBIG when larger than cap). */
 char *util_read_file(const char *path, size_t cap);
 
+/* True when s (len bytes) is well-formed UTF-8 (no overlong forms, no
+ * surrogates, nothing above U+10FFFF). */
+int util_utf8_valid(const char *s, size_t len);
+
+/* The number of code points in well-formed UTF-8. */
+size_t util_utf8_chars(const char *s, size_t len);
+
+/* A copy of s that is valid UTF-8: each byte that does not start a
+ * well-formed character becomes U+FFFD.  For showing file names (which
+ * are bytes) in JSON.  New. */
+char *util_utf8_printable(const char *s);
+
+/* Replaces, in place, every byte of s that does not belong to a
+ * well-formed UTF-8 character with '?' (a string cut mid-character by a
+ * bounded printf included), so it can go into JSON. */
+void util_utf8_scrub(char *s);
+
 /* Lower-case hex of n bytes into out (2n+1 bytes). */
 void util_hex(const unsigned char *in, size_t n, char *out);
 

@@ -205,6 +205,50 @@ START_TEST(listen_forms_and_actions)
 }
 END_TEST
 
+/* skills-path: one path per flag; ':' in the environment; ',' or ':' in
+ * the file; a higher source replaces the list of lower ones. */
+START_TEST(skills_path_sources)
+{
+    struct config cfg;
+    enum config_action action;
+    char *dir = test_tmpdir();
+    char *path = write_file(dir, "skills-path = /f1, /f2:/f3\n"
+                                 "skills-path = /f4\n");
+
+    clear_env();
+    unsetenv("COLIBRI_SKILLS_PATH");
+    ck_assert_int_eq(load(&cfg, &action, 1), 0);
+    ck_assert_ptr_null(cfg.skills_paths);
+    config_free(&cfg);
+    ck_assert_int_eq(load(&cfg, &action, 3, "--config", path), 0);
+    ck_assert_str_eq(cfg.skills_paths[0], "/f1");
+    ck_assert_str_eq(cfg.skills_paths[1], "/f2");
+    ck_assert_str_eq(cfg.skills_paths[2], "/f3");
+    ck_assert_str_eq(cfg.skills_paths[3], "/f4");
+    ck_assert_ptr_null(cfg.skills_paths[4]);
+    config_free(&cfg);
+    setenv("COLIBRI_SKILLS_PATH", "/e1:/e,2::", 1);
+    ck_assert_int_eq(load(&cfg, &action, 3, "--config", path), 0);
+    ck_assert_str_eq(cfg.skills_paths[0], "/e1");
+    ck_assert_str_eq(cfg.skills_paths[1], "/e,2");
+    ck_assert_ptr_null(cfg.skills_paths[2]);
+    config_free(&cfg);
+    ck_assert_int_eq(load(&cfg, &action, 5, "--skills-path", "/a:b,c",
+                          "--skills-path", "/d"), 0);
+    ck_assert_str_eq(cfg.skills_paths[0], "/a:b,c");
+    ck_assert_str_eq(cfg.skills_paths[1], "/d");
+    ck_assert_ptr_null(cfg.skills_paths[2]);
+    config_free(&cfg);
+    unsetenv("COLIBRI_SKILLS_PATH");
+    ck_assert_int_eq(load(&cfg, &action, 3, "--skills-path", path), 0);
+    ck_assert_int_eq(config_check(&cfg, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "not a directory"));
+    config_free(&cfg);
+    free(path);
+    test_rmdir(dir);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -218,6 +262,7 @@ main(void)
     tcase_add_test(tc, bad_values_are_refused_with_reason);
     tcase_add_test(tc, file_errors_name_the_line);
     tcase_add_test(tc, listen_forms_and_actions);
+    tcase_add_test(tc, skills_path_sources);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -172,16 +172,88 @@ START_TEST(table_is_consistent)
                               "%s and %s share a route", o->name,
                               ops_table[j].name);
         }
-        /* Every {param} of the path is a declared path argument. */
+        /* Every {param} of the path is a declared path argument; a
+         * "{rest*}" parameter is only ever the last segment. */
         for (p = o->path; p && (p = strchr(p, '{')) != NULL; p++) {
             char name[64];
             const char *end = strchr(p, '}');
+            int rest = end[-1] == '*';
 
-            snprintf(name, sizeof(name), "%.*s", (int)(end - p - 1), p + 1);
+            ck_assert_msg(!rest || end[1] == '\0',
+                          "%s: {..*} must end the path", o->name);
+            snprintf(name, sizeof(name), "%.*s", (int)(end - p - 1 - rest),
+                     p + 1);
             ck_assert_msg(ops_arg_in(o, name, ARG_IN_PATH),
                           "%s: {%s} is not a path argument", o->name, name);
         }
     }
+}
+END_TEST
+
+/* A last "{path*}" segment takes the rest of the path; literal segments
+ * still win over parameters. */
+START_TEST(routes_with_a_rest_parameter)
+{
+    json_t *params = json_object(), *all;
+    const struct op *op;
+    char allow[64];
+    size_t i;
+
+    op = route_ok("GET", "/api/v1/skills/search", params);
+    ck_assert_str_eq(op->name, "skill.search");
+    ck_assert_uint_eq(json_object_size(params), 0);
+    op = route_ok("POST", "/api/v1/skills/rescan", params);
+    ck_assert_str_eq(op->name, "skill.rescan");
+    op = route_ok("GET", "/api/v1/skills/pdf", params);
+    ck_assert_str_eq(op->name, "skill.get");
+    ck_assert_str_eq(json_string_value(json_object_get(params, "name")),
+                     "pdf");
+    op = route_ok("PUT", "/api/v1/skills/pdf", params);
+    ck_assert_str_eq(op->name, "skill.put");
+    json_object_clear(params);
+
+    op = route_ok("GET", "/api/v1/skills/pdf/files/SKILL.md", params);
+    ck_assert_str_eq(op->name, "skill.file");
+    ck_assert_str_eq(json_string_value(json_object_get(params, "path")),
+                     "SKILL.md");
+    ck_assert_str_eq(json_string_value(json_object_get(params, "name")),
+                     "pdf");
+    json_object_clear(params);
+    op = route_ok("GET", "/api/v1/skills/pdf/files/a/b/c.txt/", params);
+    ck_assert_str_eq(op->name, "skill.file");
+    ck_assert_str_eq(json_string_value(json_object_get(params, "path")),
+                     "a/b/c.txt");
+    json_object_clear(params);
+    /* Deep paths fit: more segments than any fixed pattern has. */
+    op = route_ok("GET", "/api/v1/skills/x/files/1/2/3/4/5/6/7/8/9/10/11/"
+                  "12/13/14/15/16", params);
+    ck_assert_str_eq(json_string_value(json_object_get(params, "path")),
+                     "1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16");
+    json_object_clear(params);
+    /* The rest parameter takes one segment at least. */
+    ck_assert_int_eq(ops_route("GET", "/api/v1/skills/pdf/files", &op, NULL,
+                               allow, sizeof(allow)), 404);
+    ck_assert_int_eq(ops_route("GET", "/api/v1/skills/pdf/files//x", &op,
+                               NULL, allow, sizeof(allow)), 404);
+    ck_assert_int_eq(ops_route("DELETE", "/api/v1/skills/pdf/files/x", &op,
+                               NULL, allow, sizeof(allow)), 405);
+    ck_assert_str_eq(allow, "GET, HEAD");
+    ck_assert_int_eq(ops_route("GET", "/api/v1/skills/rescan", &op, NULL,
+                               allow, sizeof(allow)), 405);
+    ck_assert_str_eq(allow, "POST");
+
+    /* --print-ops shows OpenAPI's form of the path: "{path}". */
+    all = ops_describe();
+    for (i = 0; i < json_array_size(all); i++) {
+        json_t *o = json_array_get(all, i);
+
+        if (!strcmp(json_string_value(json_object_get(o, "name")),
+                    "skill.file"))
+            ck_assert_str_eq(json_string_value(json_object_get(o, "path")),
+                             "/api/v1/skills/{name}/files/{path}");
+    }
+    json_decref(all);
+    json_decref(params);
 }
 END_TEST
 
@@ -221,6 +293,7 @@ main(void)
     tcase_add_test(tc, coercion_follows_declared_types);
     tcase_add_test(tc, validation_in_one_place);
     tcase_add_test(tc, table_is_consistent);
+    tcase_add_test(tc, routes_with_a_rest_parameter);
     tcase_add_test(tc, schemas_describe_arguments);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);

@@ -422,7 +422,7 @@ START_TEST(ready_order_and_list_pages)
     create("{\"title\":\"high\",\"priority\":0,\"labels\":[\"x\"]}");
     create("{\"title\":\"mid\",\"priority\":2}");
     create("{\"title\":\"high later\",\"priority\":0}");
-    ck_assert_int_eq(store_task_ready(st, 10, &page, &err), 0);
+    ck_assert_int_eq(store_task_ready(st, 10, NULL, &page, &err), 0);
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(
         json_object_get(page, "items"), 0), "title")), "high");
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(

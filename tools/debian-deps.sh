@@ -7,6 +7,6 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     build-essential autoconf automake pkg-config \
     libmicrohttpd-dev libsqlite3-dev libjansson-dev libcurl4-gnutls-dev \
-    libgnutls28-dev check libsubunit-dev \
+    libgnutls28-dev libyaml-dev check libsubunit-dev \
     python3 python3-yaml openssl curl ca-certificates sqlite3 wrk \
     >/dev/null

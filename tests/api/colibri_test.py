@@ -180,7 +180,7 @@ class Daemon:
 
     def __init__(self, args=(), env=None, durability="normal",
                  data_dir=None, start=True, tls=None, socket_path=None,
-                 listen="127.0.0.1:0"):
+                 listen="127.0.0.1:0", make_socket_dir=True):
         self.exe = colibrid_path()
         self.args = list(args)
         self.env = dict(env or {})
@@ -191,6 +191,8 @@ class Daemon:
         self.data_dir = data_dir or os.path.join(self.tmp, "data")
         self.socket_path = socket_path or os.path.join(self.tmp, "run",
                                                        "colibri.sock")
+        # False: the daemon creates the socket's directory itself.
+        self.make_socket_dir = make_socket_dir
         self.proc = None
         self.port = None
         self.token = None
@@ -256,8 +258,9 @@ class Daemon:
         """Starts colibrid and waits until it says where it listens."""
         if self.running():
             raise DaemonError("already running")
-        os.makedirs(os.path.dirname(self.socket_path), mode=0o700,
-                    exist_ok=True)
+        if self.make_socket_dir:
+            os.makedirs(os.path.dirname(self.socket_path), mode=0o700,
+                        exist_ok=True)
         with self._log_cond:
             self._run_start = len(self._log)
         self.returncode = None
@@ -556,10 +559,77 @@ class Daemon:
             if pages > 100000:
                 raise AssertionError("pagination does not end")
 
+    # --- the Unix socket ------------------------------------------------
+
+    def socket_client(self, timeout=REQUEST_TIMEOUT):
+        """A SocketClient connected to this daemon's socket."""
+        return SocketClient(self.socket_path, timeout)
+
+    def socket_call(self, op, args=None, id=1):
+        """One request on a fresh socket connection; returns the answer
+        ({"id":..,"ok":..,"result"|"error":..})."""
+        with self.socket_client() as c:
+            return c.call(op, args, id)
+
     # --- the database ---------------------------------------------------
 
     def snapshot(self):
         return db_snapshot(self.db_path)
+
+
+class SocketClient:
+    """A connection to colibrid's Unix socket (newline-delimited JSON).
+
+    call(op, args, id) sends one request and returns its answer;
+    send(bytes) and read_answer() drive the protocol by hand (pipelining,
+    bad lines)."""
+
+    def __init__(self, path, timeout=REQUEST_TIMEOUT):
+        import socket as socket_module
+        self.sock = socket_module.socket(socket_module.AF_UNIX,
+                                         socket_module.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.pending = b""
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        self.sock.sendall(data)
+
+    def read_line(self):
+        """The next line (bytes, without "\\n"); b"" once closed."""
+        while b"\n" not in self.pending:
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                line, self.pending = self.pending, b""
+                return line
+            self.pending += chunk
+        line, self.pending = self.pending.split(b"\n", 1)
+        return line
+
+    def read_answer(self):
+        line = self.read_line()
+        if not line:
+            raise AssertionError("the daemon closed the connection")
+        return json.loads(line.decode("utf-8"))
+
+    def call(self, op, args=None, id=1):
+        req = {"id": id, "op": op}
+        if args is not None:
+            req["args"] = args
+        self.send(json.dumps(req) + "\n")
+        return self.read_answer()
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
 
 
 def db_snapshot(path):
@@ -574,6 +644,11 @@ def db_snapshot(path):
             cur = con.execute("SELECT * FROM %s ORDER BY %s" % (table,
                                                                 order))
             out[table] = [tuple(row) for row in cur.fetchall()]
+        # The agent registry (schema 2 and later).
+        if con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                       "AND name = 'agents'").fetchone():
+            cur = con.execute("SELECT * FROM agents ORDER BY id")
+            out["agents"] = [tuple(row) for row in cur.fetchall()]
         return out
     finally:
         con.close()

@@ -395,6 +395,16 @@ class HttpTest(DaemonTestCase):
         r = self.d.get("/api/v1/tasks?limit=1&limit=2")
         self.assertProblem(r, 400)
 
+    def test_input_that_is_not_utf8_gets_a_problem(self):
+        # A parameter name or path quoted into a problem's detail must not
+        # break the answer (nor the daemon).
+        r = self.d.get("/api/v1/tasks?%ff=1")
+        self.assertProblem(r, 400, "unknown_argument")
+        r = self.d.get("/api/v1/tasks/%ff")
+        self.assertProblem(r, 404)
+        self.assertEqual(self.d.get("/api/v1/health", token=False).status,
+                         200)
+
     def test_argument_given_in_body_and_path_is_400(self):
         t = self.d.create_task(title="dup")
         before = self.d.snapshot()

@@ -10,6 +10,8 @@ Checks, each listing every difference it finds:
   - every operation name is noun.verb, and names are unique;
   - every operation of the table is in the spec at its (method, path) with
     operationId equal to its name, and every spec operation is in the table;
+    an operation without a path (events.subscribe: served on the socket
+    only) is "local" and is not in the spec;
   - summaries are equal;
   - the path parameters of each spec operation are exactly the {..} of its
     path, and are required;
@@ -133,7 +135,10 @@ class OpenApiTest(unittest.TestCase):
         cls.ops = load_ops()
         cls.spec = Spec(load_spec())
         cls.spec_ops = cls.spec.operations()
-        cls.table = {(o["method"], o["path"]): o for o in cls.ops}
+        # Operations without a path exist on local transports only.
+        cls.table = {(o["method"], o["path"]): o for o in cls.ops
+                     if o.get("path") is not None}
+        cls.local_only = [o for o in cls.ops if o.get("path") is None]
 
     def matched(self):
         """Pairs (table op, spec op) present on both sides."""
@@ -185,6 +190,23 @@ class OpenApiTest(unittest.TestCase):
             self.fail(report("table operations not (or wrongly) in the spec",
                              problems))
 
+    def test_operations_without_a_path_are_local_and_not_in_the_spec(self):
+        problems = []
+        ids = {sop.get("operationId") for sop in self.spec_ops.values()}
+        for op in self.local_only:
+            if "local" not in op["flags"]:
+                problems.append("%s has no path but is not flagged local"
+                                % op["name"])
+            if op.get("method") is not None:
+                problems.append("%s has a method (%s) but no path"
+                                % (op["name"], op["method"]))
+            if op["name"] in ids:
+                problems.append("%s is in api/openapi.yaml, which has no "
+                                "place for a path-less operation"
+                                % op["name"])
+        if problems:
+            self.fail(report("path-less operations", problems))
+
     def test_every_spec_operation_is_in_the_table(self):
         problems = []
         names = {o["name"]: o for o in self.ops}
@@ -233,7 +255,7 @@ class OpenApiTest(unittest.TestCase):
         if problems:
             self.fail(report("path parameters", problems))
 
-    def spec_arguments(self, sop):
+    def spec_arguments(self, sop, flags=()):
         """({name: schema}, required names, problems) of a spec operation."""
         args, required, problems = {}, set(), []
         if_match = False
@@ -260,7 +282,11 @@ class OpenApiTest(unittest.TestCase):
         if body is not None:
             body = self.spec.deref(body)
             content = body.get("content", {})
-            if set(content) != {"application/json"}:
+            # An "ndjson" op also takes its events as raw JSON lines.
+            allowed = {"application/json"}
+            if "ndjson" in flags:
+                allowed.add("application/x-ndjson")
+            if set(content) - allowed or "application/json" not in content:
                 problems.append("requestBody must have exactly one content "
                                 "type, application/json (has %s)"
                                 % sorted(content))
@@ -284,7 +310,7 @@ class OpenApiTest(unittest.TestCase):
         for op, sop in self.matched():
             want = op["input_schema"].get("properties", {})
             want_required = set(op["input_schema"].get("required", []))
-            got, got_required, errs = self.spec_arguments(sop)
+            got, got_required, errs = self.spec_arguments(sop, op["flags"])
             problems += ["%s: %s" % (op["name"], e) for e in errs]
             for name in sorted(set(want) - set(got)):
                 problems.append("%s: argument %s is missing from the spec"

@@ -45,6 +45,13 @@ function B.headers(extra)
    return h
 end
 
+-- True for the call wrk makes to request() before the run, on its main
+-- thread, to check the request (script_verify_request): that request is
+-- never sent, so it must not be counted.
+function B.is_verify_call()
+   return ffi.C.syscall(186) == ffi.C.getpid()     -- gettid() == getpid()
+end
+
 -- Connections this wrk thread drives (wrk splits -c evenly over -t).
 function B.conns_per_thread()
    local t = B.env_num("BENCH_WRK_THREADS", 1)
@@ -62,7 +69,11 @@ end
 -- the last thread to finish interrupts wrk's main thread (SIGINT to the
 -- thread whose id is the pid), which then joins the threads and calls
 -- done() at once.
+local finished = false
+
 function B.finish(tid)
+   if finished then return end
+   finished = true
    local dir = os.getenv("BENCH_STATE")
    local n = B.env_num("BENCH_WRK_THREADS", 1)
    wrk.thread:stop()

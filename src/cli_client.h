@@ -1,0 +1,59 @@
+/*
+ * cli_client.h - how the colibri CLI reaches the daemon: the Unix socket
+ * (newline-delimited JSON) or HTTP(S) with the API token, both driven by
+ * the operation's row of the table.
+ */
+#ifndef COLIBRI_CLI_CLIENT_H
+#define COLIBRI_CLI_CLIENT_H
+
+#include <jansson.h>
+
+#include "ops.h"
+
+/* Where the daemon is: socket_path, or url (then token, cacert). */
+struct cli_endpoint {
+    const char *socket_path;
+    const char *url;            /* "http://127.0.0.1:7700", no /api/v1 */
+    const char *token;          /* NULL: send none */
+    const char *cacert;         /* PEM bundle for HTTPS; NULL: system's */
+};
+
+/*
+ * An error, from the daemon (its problem document) or found here.  Local
+ * errors use the codes "unreachable" (the daemon cannot be reached),
+ * "permission_denied" (the socket refused us: status 403), and
+ * "bad_answer" / "http_error" (status 0).
+ */
+struct cli_error {
+    int status;                 /* HTTP status; 0 when local */
+    char code[64];
+    char detail[512];
+};
+
+/*
+ * Runs op with args (borrowed; typed JSON, not validated here: the
+ * daemon validates) on the daemon.  On success returns 0 and *result
+ * (new): the operation's answer, JSON null for a 204, {"text": ...} for a
+ * text answer.  On failure returns -1 with err filled.
+ */
+int cli_call(const struct cli_endpoint *ep, const struct op *op,
+             json_t *args, json_t **result, struct cli_error *err);
+
+/*
+ * cli_call over HTTP with text (len bytes) as an application/x-ndjson
+ * body (an OP_NDJSON operation, such as agent.events); args give the
+ * path.  Same answer as cli_call.
+ */
+int cli_call_ndjson(const struct cli_endpoint *ep, const struct op *op,
+                    json_t *args, const char *text, size_t len,
+                    json_t **result, struct cli_error *err);
+
+/*
+ * The URL path and query of op with args over HTTP: path arguments
+ * substituted (percent-encoded), and for a request without a body the
+ * other arguments as the query.  *body (new, may be NULL) is the JSON
+ * body of the other methods.  Exposed for tests.
+ */
+char *cli_http_target(const struct op *op, json_t *args, json_t **body);
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * panes.h - every agent's live glasspane, fed by ingested events.
+ *
+ * One glasspane machine per agent, created on first use from the state
+ * the store has for it.  A batch of pi events (a JSON array, or NDJSON
+ * text, one event per line) is fed line by line; bad lines are reported
+ * by number and the good ones still count; the transitions the batch
+ * caused are committed in one write (agent.state events follow from it).
+ * The same pipeline serves events posted by agents Colibri did not start
+ * (agent.events) and, later, the spawner's child processes.
+ */
+#ifndef COLIBRI_PANES_H
+#define COLIBRI_PANES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "problem.h"
+
+struct panes;
+struct store;
+
+int panes_new(struct panes **out, struct store *store);
+void panes_free(struct panes *p);
+
+/*
+ * Feeds a batch for agent: text (NDJSON, len bytes) when non-NULL, else
+ * array (a JSON array of events, borrowed).  *report (new) says how many
+ * events were accepted, which were rejected and why, the transitions and
+ * the state after.  -1 only when nothing could be applied (unknown
+ * agent, store failure).
+ */
+int panes_ingest(struct panes *p, const char *agent, const char *text,
+                 size_t len, json_t *array, json_t **report,
+                 struct problem *err);
+
+/* Settles what waits for time (a provisional agent_end). */
+void panes_tick(struct panes *p);
+
+/* Drops an agent's machine (it was removed). */
+void panes_forget(struct panes *p, const char *agent);
+
+#endif

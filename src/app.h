@@ -12,6 +12,7 @@ struct store;
 struct metrics;
 struct skills;
 struct panes;
+struct spawner;
 
 struct app {
     const struct config *cfg;   /* borrowed */
@@ -19,6 +20,7 @@ struct app {
     struct metrics *metrics;    /* borrowed; may be NULL in unit tests */
     struct skills *skills;      /* borrowed; may be NULL in unit tests */
     struct panes *panes;        /* borrowed; may be NULL in unit tests */
+    struct spawner *spawner;    /* borrowed; NULL: no agents started */
     int64_t started_ms;
     int http_port;              /* the bound HTTP port (atomic; 0 until
                                  * known) */

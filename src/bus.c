@@ -257,9 +257,7 @@ sub_free(struct bus_sub *sub)
 static void
 wake_all(struct bus *b, struct wake_list w)
 {
-    size_t i;
-
-    size_t ndead = 0;
+    size_t i, ndead = 0;
 
     if (w.n == 0)
         return;

@@ -19,12 +19,14 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "login.h"
 #include "metrics.h"
 #include "ops.h"
 #include "panes.h"
 #include "reaper.h"
 #include "skills.h"
 #include "socket.h"
+#include "spawner.h"
 #include "sse.h"
 #include "store.h"
 #include "token.h"
@@ -57,6 +59,53 @@ public_url(const struct config *cfg, int port, char *out, size_t outlen)
         snprintf(out, outlen, "%s://[%s]:%d/", scheme, host, port);
     else
         snprintf(out, outlen, "%s://%s:%d/", scheme, host, port);
+}
+
+/* A jail tool's path: the option, else the environment variable the
+ * original daemon used, else the FreeBSD default. */
+static const char *
+tool_path(const char *option, const char *env, const char *dflt)
+{
+    const char *v = getenv(env);
+
+    if (option != NULL)
+        return option;
+    return v != NULL && v[0] != '\0' ? v : dflt;
+}
+
+/* colibri-smoke-agent: next to this binary (a build tree), else where
+ * make install put it.  New. */
+static char *
+smoke_agent_path(const char *argv0)
+{
+    const char *slash = argv0 ? strrchr(argv0, '/') : NULL;
+    char *p;
+
+    if (slash != NULL) {
+        p = xasprintf("%.*s/colibri-smoke-agent", (int)(slash - argv0),
+                      argv0);
+        if (access(p, X_OK) == 0)
+            return p;
+        free(p);
+    }
+    return xstrdup(COLIBRI_BINDIR "/colibri-smoke-agent");
+}
+
+/* Logs a fresh one-time dashboard login link (at start, and on SIGUSR1
+ * for whoever needs another); scripts look for "login: http". */
+static void
+log_login_link(struct http *http, const char *url)
+{
+    char code[LOGIN_SECRET_HEX + 1];
+
+    if (http_login_code(http, code) < 0) {
+        log_warnx("cannot make a dashboard login code");
+        return;
+    }
+    log_info("login: %slogin?t=%s (one-time dashboard link, valid 10 "
+             "minutes; kill -USR1 %ld prints another)", url, code,
+             (long)getpid());
+    explicit_bzero(code, sizeof(code));
 }
 
 static void
@@ -95,6 +144,9 @@ main(int argc, char **argv)
     struct bus *bus = NULL;
     struct sse *sse = NULL;
     struct panes *panes = NULL;
+    struct spawner *spawner = NULL;
+    struct spawner_options popts;
+    char *smoke = NULL, *sessions = NULL;
     struct sse_options eopts;
     int64_t oldest = 0, newest = 0;
     struct skills *skills = NULL;
@@ -171,6 +223,7 @@ main(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGUSR1);          /* a new dashboard login link */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
     memset(&sopts, 0, sizeof(sopts));
@@ -210,6 +263,7 @@ main(int argc, char **argv)
     hopts.threads = cfg.threads;
     hopts.token = token;
     hopts.allow_hosts = cfg.allow_hosts;
+    hopts.static_dir = cfg.static_dir;
     memset(&eopts, 0, sizeof(eopts));
     eopts.bus = bus;
     eopts.store = store;
@@ -238,15 +292,45 @@ main(int argc, char **argv)
     reaper_set_tick(reaper, panes_tick_cb, panes);
 
     public_url(&cfg, http_port(http), url, sizeof(url));
+    memset(&popts, 0, sizeof(popts));
+    popts.runners = cfg.runners;
+    popts.env_allow = cfg.spawn_env_allow;
+    popts.tools.mdo = tool_path(cfg.mdo_path, "COLIBRI_MDO",
+                                JAIL_DEFAULT_MDO);
+    popts.tools.jexec = tool_path(cfg.jexec_path, "COLIBRI_JEXEC",
+                                  JAIL_DEFAULT_JEXEC);
+    popts.tools.jail = tool_path(cfg.jail_path, "COLIBRI_JAIL",
+                                 JAIL_DEFAULT_JAIL);
+    popts.tools.helper = tool_path(cfg.jail_helper_path,
+                                   "COLIBRI_JAIL_HELPER",
+                                   JAIL_DEFAULT_HELPER);
+    popts.url = url;
+    popts.socket_path = cfg.socket_path;
+    smoke = smoke_agent_path(argc > 0 ? argv[0] : NULL);
+    popts.smoke_agent = smoke;
+    sessions = xasprintf("%s/sessions", cfg.data_dir);
+    popts.session_dir = sessions;
+    popts.panes = panes;
+    popts.store = store;
+    if (spawner_start(&spawner, &popts, err, sizeof(err)) < 0)
+        fatalx("%s", err);
+    app.spawner = spawner;
+
+    public_url(&cfg, http_port(http), url, sizeof(url));
     log_info("colibrid %s listening on %s:%d (database %s, durability %s)",
              PACKAGE_VERSION, cfg.listen_host, http_port(http), cfg.db_path,
              cfg.durability == DURABILITY_FULL ? "full" : "normal");
     log_info("open %s - the API token is in %s", url, cfg.token_path);
     log_info("local tools: socket %s", cfg.socket_path);
+    log_login_link(http, url);
 
     for (;;) {
         if (sigwait(&sigs, &sig) != 0)
             continue;
+        if (sig == SIGUSR1) {
+            log_login_link(http, url);
+            continue;
+        }
         if (sig == SIGHUP) {
             log_info("SIGHUP ignored: restart colibrid to reload its "
                      "configuration");
@@ -260,6 +344,11 @@ main(int argc, char **argv)
     socket_stop(sock);
     http_stop(http);
     sse_free(sse);
+    /* After the transports (no request can reach it), before the
+     * glasspanes and the store its supervisor feeds. */
+    spawner_stop(spawner, 3);
+    free(smoke);
+    free(sessions);
     reaper_stop(reaper);
     panes_free(panes);
     skills_close(skills);

@@ -50,7 +50,9 @@ enum {
     O_LISTEN, O_DATA_DIR, O_DB, O_SOCKET, O_SOCKET_GROUP, O_TLS_CERT,
     O_TLS_KEY, O_ALLOW_HOST, O_DURABILITY, O_THREADS, O_REAP_INTERVAL,
     O_DAEMON, O_DEBUG, O_SKILLS_PATH, O_EVENTS_KEEP, O_EVENTS_MAX_AGE,
-    O_SSE_MAX, O_SSE_HEARTBEAT, O_HTTP_MEMORY, O_COUNT
+    O_SSE_MAX, O_SSE_HEARTBEAT, O_HTTP_MEMORY, O_STATIC_DIR,
+    O_RUNNER, O_SPAWN_ENV_ALLOW, O_MDO_PATH, O_JEXEC_PATH, O_JAIL_PATH,
+    O_JAIL_HELPER_PATH, O_COUNT
 };
 
 static const struct option_def options[O_COUNT] = {
@@ -106,6 +108,31 @@ static const struct option_def options[O_COUNT] = {
         AT(http_memory), 2048, 1048576,
         "memory per HTTP connection, for headers and buffers (default "
         "4096; it bounds what each event subscriber costs)"},
+    [O_STATIC_DIR] = {"static-dir", 0, OPT_STRING, "DIR", AT(static_dir),
+        0, 0,
+        "the dashboard's files, served at / (default PKGDATADIR/static "
+        "when installed, the source tree's static/ otherwise)"},
+    [O_RUNNER] = {"runner", 0, OPT_PATHS, "NAME=PROGRAM ARGS",
+        AT(runners), 0, 0,
+        "an agent runner agent.spawn may name: its argv, split on blanks "
+        "(repeatable; ';'-separated in env); 'smoke' runs "
+        "colibri-smoke-agent unless redefined"},
+    [O_SPAWN_ENV_ALLOW] = {"spawn-env-allow", 0, OPT_LIST, "NAME",
+        AT(spawn_env_allow), 0, 0,
+        "environment variable a spawned agent may receive, from the "
+        "daemon's environment or the request (repeatable; comma list)"},
+    [O_MDO_PATH] = {"mdo-path", 0, OPT_STRING, "FILE", AT(mdo_path), 0, 0,
+        "mdo(1) for COLIBRI_JAIL_PRIV_MODE=mdo (default /usr/bin/mdo; "
+        "env COLIBRI_MDO too)"},
+    [O_JEXEC_PATH] = {"jexec-path", 0, OPT_STRING, "FILE", AT(jexec_path),
+        0, 0, "jexec(8) (default /usr/sbin/jexec; env COLIBRI_JEXEC too)"},
+    [O_JAIL_PATH] = {"jail-path", 0, OPT_STRING, "FILE", AT(jail_path),
+        0, 0, "jail(8) (default /usr/sbin/jail; env COLIBRI_JAIL too)"},
+    [O_JAIL_HELPER_PATH] = {"jail-helper-path", 0, OPT_STRING, "FILE",
+        AT(jail_helper_path), 0, 0,
+        "colibri-jail-helper for COLIBRI_JAIL_PRIV_MODE=helper (default "
+        "/usr/local/libexec/colibri-jail-helper; env COLIBRI_JAIL_HELPER "
+        "too)"},
 };
 
 /* Non-option flags (actions). */
@@ -255,6 +282,8 @@ apply_value(struct config *cfg, int idx, const char *value,
 
         if (o->type == OPT_PATHS)
             seps = src == SRC_FLAG ? "" : src == SRC_ENV ? ":" : ",:";
+        if (idx == O_RUNNER)    /* argv templates: one per flag/line */
+            seps = src == SRC_ENV ? ";" : "";
         if (seen[idx] < src) {
             list_free(*slot);
             *slot = NULL;
@@ -418,6 +447,16 @@ config_default_data_dir(const char *argv0)
  * same way as the daemon (installed or from the tree, same user, same
  * XDG_RUNTIME_DIR) finds the socket without being told.
  */
+/* Installed: the files make install put in PKGDATADIR/static; a build
+ * tree serves the source folder, so an edit shows on reload. */
+char *
+config_default_static_dir(const char *argv0)
+{
+    if (installed_binary(argv0))
+        return xstrdup(COLIBRI_PKGDATADIR "/static");
+    return xstrdup(COLIBRI_SRCDIR "/static");
+}
+
 char *
 config_default_socket_path(const char *argv0, const char *data_dir)
 {
@@ -589,6 +628,9 @@ config_load(struct config *cfg, int argc, char **argv,
     if (cfg->db_path == NULL)
         cfg->db_path = xasprintf("%s/colibri.sqlite", cfg->data_dir);
     cfg->token_path = xasprintf("%s/token", cfg->data_dir);
+    if (cfg->static_dir == NULL)
+        cfg->static_dir = config_default_static_dir(
+            argc > 0 ? argv[0] : NULL);
     if (cfg->socket_path == NULL)
         cfg->socket_path = config_default_socket_path(
             argc > 0 ? argv[0] : NULL, cfg->data_dir);
@@ -605,6 +647,16 @@ config_check(const struct config *cfg, char *err, size_t errlen)
     struct stat st;
     size_t i;
 
+    for (i = 0; cfg->runners && cfg->runners[i]; i++) {
+        const char *eq = strchr(cfg->runners[i], '=');
+        size_t n = eq ? (size_t)(eq - cfg->runners[i]) : 0;
+
+        if (n == 0 || strspn(cfg->runners[i], "abcdefghijklmnopqrstuvwxyz"
+                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n ||
+            eq[1 + strspn(eq + 1, " \t")] == '\0')
+            return set_err(err, errlen, "--runner '%s': expected "
+                           "NAME=PROGRAM [ARGS...]", cfg->runners[i]);
+    }
     if (cfg->tls_cert != NULL && access(cfg->tls_cert, R_OK) < 0)
         return set_err(err, errlen, "--tls-cert %s: %s", cfg->tls_cert,
                        strerror(errno));
@@ -667,6 +719,21 @@ config_print(const struct config *cfg, FILE *out)
     fprintf(out, "sse-max-subscribers = %d\n", cfg->sse_max_subscribers);
     fprintf(out, "sse-heartbeat = %d\n", cfg->sse_heartbeat);
     fprintf(out, "http-memory = %d\n", cfg->http_memory);
+    fprintf(out, "static-dir = %s\n", cfg->static_dir);
+    for (i = 0; cfg->runners && cfg->runners[i]; i++)
+        fprintf(out, "runner = %s\n", cfg->runners[i]);
+    fprintf(out, "spawn-env-allow = ");
+    for (i = 0; cfg->spawn_env_allow && cfg->spawn_env_allow[i]; i++)
+        fprintf(out, "%s%s", i ? "," : "", cfg->spawn_env_allow[i]);
+    fprintf(out, "\n");
+    if (cfg->mdo_path)
+        fprintf(out, "mdo-path = %s\n", cfg->mdo_path);
+    if (cfg->jexec_path)
+        fprintf(out, "jexec-path = %s\n", cfg->jexec_path);
+    if (cfg->jail_path)
+        fprintf(out, "jail-path = %s\n", cfg->jail_path);
+    if (cfg->jail_helper_path)
+        fprintf(out, "jail-helper-path = %s\n", cfg->jail_helper_path);
 }
 
 void
@@ -720,6 +787,13 @@ config_free(struct config *cfg)
     free(cfg->socket_group);
     free(cfg->tls_cert);
     free(cfg->tls_key);
+    free(cfg->static_dir);
+    free(cfg->mdo_path);
+    free(cfg->jexec_path);
+    free(cfg->jail_path);
+    free(cfg->jail_helper_path);
+    list_free(cfg->runners);
+    list_free(cfg->spawn_env_allow);
     list_free(cfg->allow_hosts);
     list_free(cfg->skills_paths);
     memset(cfg, 0, sizeof(*cfg));

@@ -42,6 +42,13 @@ struct config {
     int sse_max_subscribers;
     int sse_heartbeat;          /* seconds */
     int http_memory;            /* bytes per HTTP connection */
+    char *static_dir;           /* the dashboard's files */
+    char **runners;             /* NULL-terminated "NAME=ARGV", or NULL */
+    char **spawn_env_allow;     /* NULL-terminated names, or NULL */
+    char *mdo_path;             /* jail tools; NULL = default */
+    char *jexec_path;
+    char *jail_path;
+    char *jail_helper_path;
 };
 
 enum config_action {
@@ -79,5 +86,6 @@ void config_free(struct config *cfg);
  */
 char *config_default_data_dir(const char *argv0);
 char *config_default_socket_path(const char *argv0, const char *data_dir);
+char *config_default_static_dir(const char *argv0);
 
 #endif

@@ -34,6 +34,12 @@ int op_events_subscribe(struct call *c);
 int op_agent_state(struct call *c);
 int op_agent_events(struct call *c);
 
+/* op_spawn.c */
+int op_agent_spawn(struct call *c);
+int op_agent_kill(struct call *c);
+int op_agent_restart(struct call *c);
+int op_agent_process(struct call *c);
+
 /* op_agent.c */
 int op_agent_register(struct call *c);
 int op_agent_get(struct call *c);

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -26,9 +27,12 @@
 #include "http.h"
 #include "limits.h"
 #include "log.h"
+#include "login.h"
+#include "mcp.h"
 #include "metrics.h"
 #include "ops.h"
 #include "sse.h"
+#include "static.h"
 #include "util.h"
 
 /* How long shutdown waits for requests in flight. */
@@ -47,6 +51,9 @@ struct http {
     struct sse *sse;
     int inflight;               /* requests begun and not yet completed */
     int closing;                /* set by http_stop: answer 503, close */
+    int tls;
+    struct login *login;        /* dashboard codes and sessions */
+    char static_root[PATH_MAX]; /* resolved; "" = no dashboard */
 };
 
 /* Per-request state (MHD's con_cls). */
@@ -61,8 +68,10 @@ struct request {
     struct buf body;
     int has_body;
     int ndjson;                 /* an OP_NDJSON op got x-ndjson */
+    int mcp;                    /* POST /mcp: no op, an MCP message */
     int too_large;
     int answered;               /* a response was queued early */
+    int page;                   /* not an operation: login or a file */
     int status;
     size_t bytes;
 };
@@ -558,6 +567,297 @@ fail:
     return NULL;
 }
 
+/* --- dashboard: files and login -------------------------------------- */
+
+/* Headers of every dashboard answer (files, login redirect): the page
+ * may load only its own files and talk only to this daemon, and no other
+ * site may frame it. */
+static void
+page_headers(struct MHD_Response *resp, const struct request *r)
+{
+    MHD_add_response_header(resp, "X-Request-Id", r->id);
+    MHD_add_response_header(resp, "Content-Security-Policy", STATIC_CSP);
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    if (__atomic_load_n(&r->http->closing, __ATOMIC_RELAXED))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+}
+
+/* GET/HEAD of a dashboard file: 200, 304 on a matching If-None-Match,
+ * else 404 (whatever the reason: a probe learns nothing). */
+static enum MHD_Result
+serve_file(struct http *h, struct MHD_Connection *con, struct request *r,
+           const char *url)
+{
+    struct static_file f;
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+    unsigned int status = MHD_HTTP_OK;
+    int fd = -1;
+
+    if (h->static_root[0] == '\0' || static_resolve(h->static_root, url,
+                                                    &f) < 0)
+        return refuse(con, r, 404, "not_found", NULL,
+                      "no resource at this path");
+    if (static_etag_matches(MHD_lookup_connection_value(
+                                con, MHD_HEADER_KIND,
+                                MHD_HTTP_HEADER_IF_NONE_MATCH),
+                            f.etag)) {
+        status = MHD_HTTP_NOT_MODIFIED;
+        resp = MHD_create_response_from_buffer(0, NULL,
+                                               MHD_RESPMEM_PERSISTENT);
+    } else {
+        fd = open(f.path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return refuse(con, r, 404, "not_found", NULL,
+                          "no resource at this path");
+        resp = MHD_create_response_from_fd((uint64_t)f.size, fd);
+    }
+    if (resp == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return MHD_NO;
+    }
+    if (status == MHD_HTTP_OK)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, f.mime);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, f.etag);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+                            f.cache_control);
+    page_headers(resp, r);
+    r->status = (int)status;
+    r->bytes = status == MHD_HTTP_OK ? (size_t)f.size : 0;
+    r->answered = 1;
+    ret = MHD_queue_response(con, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/*
+ * GET /login?t=CODE: trades a one-time code for a session cookie
+ * (HttpOnly: scripts cannot read it) and a CSRF cookie (readable: the
+ * page echoes it in X-CSRF-Token on writes), then 303 to "/" so the code
+ * leaves the address bar and the history.
+ */
+static enum MHD_Result
+serve_login(struct http *h, struct MHD_Connection *con, struct request *r)
+{
+    const char *code = MHD_lookup_connection_value(con,
+                                                   MHD_GET_ARGUMENT_KIND,
+                                                   "t");
+    char sid[LOGIN_SECRET_HEX + 1], csrf[LOGIN_SECRET_HEX + 1];
+    char cookie[LOGIN_SECRET_HEX + 96];
+    const char *secure = h->tls ? "; Secure" : "";
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    if (code == NULL || login_redeem(h->login, code, util_now_ms(), sid,
+                                     csrf) < 0)
+        return refuse(con, r, 403, "login_invalid", NULL,
+                      "this login link is unknown, used or expired; "
+                      "send colibrid SIGUSR1 and it logs a new one");
+    resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL)
+        return MHD_NO;
+    snprintf(cookie, sizeof(cookie), "%s=%s; Path=/; HttpOnly; "
+             "SameSite=Strict%s", HTTP_SESSION_COOKIE, sid, secure);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, cookie);
+    snprintf(cookie, sizeof(cookie), "%s=%s; Path=/; SameSite=Strict%s",
+             HTTP_CSRF_COOKIE, csrf, secure);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, cookie);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, "/");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+                            "no-store");
+    page_headers(resp, r);
+    explicit_bzero(sid, sizeof(sid));
+    explicit_bzero(csrf, sizeof(csrf));
+    explicit_bzero(cookie, sizeof(cookie));
+    r->status = 303;
+    r->answered = 1;
+    ret = MHD_queue_response(con, MHD_HTTP_SEE_OTHER, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* Paths outside the operations table: the login exchange and the
+ * dashboard's files, GET and HEAD only; everything else stays 404. */
+static enum MHD_Result
+serve_page(struct http *h, struct MHD_Connection *con, struct request *r,
+           const char *url, const char *method)
+{
+    int get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+
+    if (!strncmp(url, "/api/", 5) || !strcmp(url, "/api"))
+        return refuse(con, r, 404, "not_found", NULL,
+                      "no resource at this path");
+    if (!get)
+        return refuse(con, r, 405, "method_not_allowed", "GET, HEAD",
+                      "%s is not allowed here; use GET, HEAD", method);
+    if (!strcmp(url, "/login")) {
+        /* Only a real GET spends the code (not a HEAD from a link
+         * checker). */
+        if (strcmp(method, "GET") != 0)
+            return refuse(con, r, 405, "method_not_allowed", "GET",
+                          "%s is not allowed here; use GET", method);
+        return serve_login(h, con, r);
+    }
+    return serve_file(h, con, r, url);
+}
+
+/*
+ * Who may call a protected operation: the Bearer token (automation), or
+ * a live dashboard session cookie; with the cookie, a write must also
+ * echo the session's CSRF value in X-CSRF-Token (a page of another site
+ * can make the browser send the cookie, but cannot read the value).
+ * 0 = allowed, else the status to refuse with (401 or 403).
+ */
+static int
+authorize(struct http *h, struct MHD_Connection *con, const char *method)
+{
+    const char *auth = MHD_lookup_connection_value(
+        con, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *sid, *given;
+    char csrf[LOGIN_SECRET_HEX + 1];
+    int rc = 401;
+
+    if (auth != NULL)
+        return token_ok(h, auth) ? 0 : 401;
+    sid = MHD_lookup_connection_value(con, MHD_COOKIE_KIND,
+                                      HTTP_SESSION_COOKIE);
+    if (sid == NULL || login_check(h->login, sid, util_now_ms(), csrf) < 0)
+        return 401;
+    if (!strcmp(method, "GET") || !strcmp(method, "HEAD"))
+        rc = 0;
+    else {
+        given = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+                                            HTTP_CSRF_HEADER);
+        rc = given != NULL && util_equal_ct(given, strlen(given), csrf,
+                                            LOGIN_SECRET_HEX) ? 0 : 403;
+    }
+    explicit_bzero(csrf, sizeof(csrf));
+    return rc;
+}
+
+int
+http_login_code(struct http *h, char *out)
+{
+    return login_mint_code(h->login, util_now_ms(), out);
+}
+
+/* --- MCP: POST /mcp -------------------------------------------------- */
+
+/*
+ * The Streamable HTTP transport of MCP, JSON answers only (no method
+ * here needs a stream, so GET, which would open one, is 405).  Not an
+ * operation of the table: it carries them.  Same Host/Origin checks
+ * (done before this) and the same authorization as the API.
+ */
+static enum MHD_Result
+mcp_first_call(struct http *h, struct MHD_Connection *con,
+               struct request *r, const char *method)
+{
+    const char *length, *type;
+    long long declared;
+    int denied;
+
+    if (strcmp(method, "POST") != 0)
+        return refuse(con, r, 405, "method_not_allowed", "POST",
+                      "%s is not allowed here; MCP messages are POSTed "
+                      "(no event stream is offered)", method);
+    denied = authorize(h, con, method);
+    if (denied == 401)
+        return refuse(con, r, 401, "unauthorized", NULL,
+                      "send the API token as 'Authorization: Bearer "
+                      "<token>'");
+    if (denied != 0)
+        return refuse(con, r, 403, "csrf_required", NULL,
+                      "a write with the session cookie must carry the "
+                      "session's %s header", HTTP_CSRF_HEADER);
+    type = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+                                       MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!is_json_type(type))
+        return refuse(con, r, 415, "unsupported_media_type", NULL,
+                      "an MCP message is application/json");
+    length = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+                                         MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (length != NULL &&
+        util_parse_ll(length, 0, INT64_MAX, &declared) == 0 &&
+        declared > LIMIT_BODY_BYTES)
+        return refuse(con, r, 413, "body_too_large", NULL,
+                      "the body is larger than %d bytes", LIMIT_BODY_BYTES);
+    r->mcp = 1;
+    r->has_body = 1;
+    buf_init(&r->body, LIMIT_BODY_BYTES);
+    return MHD_YES;
+}
+
+/* The MCP backend in process: the operation runs here, as over /api. */
+static int
+mcp_invoke(void *ctx, const struct op *op, json_t *args, json_t **result,
+           json_t **problem)
+{
+    struct request *r = ctx;
+    struct call call;
+    int status, rc = 0;
+
+    memset(&call, 0, sizeof(call));
+    call.op = op;
+    call.app = r->http->app;
+    call.args = args;
+    call.request_id = r->id;
+    if (ops_invoke(&call) < 0) {
+        *problem = problem_to_json(&call.err);
+        rc = -1;
+    } else {
+        status = call.status ? call.status : op->status;
+        if (call.text != NULL)
+            *result = json_pack("{s:s}", "text", call.text);
+        else if (status != 204 && call.result != NULL)
+            *result = json_incref(call.result);
+        else
+            *result = json_null();
+    }
+    call_finish(&call);
+    return rc;
+}
+
+/* One message in, its answer out: 200 with the JSON-RPC answer, 400 when
+ * the body is no JSON-RPC message, 202 without a body for a
+ * notification. */
+static enum MHD_Result
+mcp_final_call(struct MHD_Connection *con, struct request *r)
+{
+    struct mcp_backend backend = {mcp_invoke, r};
+    struct MHD_Response *resp;
+    enum mcp_kind kind;
+    enum MHD_Result ret;
+    char *text;
+    size_t len;
+    int status;
+
+    if (r->too_large)
+        return refuse(con, r, 413, "body_too_large", NULL,
+                      "the body is larger than %d bytes", LIMIT_BODY_BYTES);
+    text = mcp_handle(&backend, r->body.data ? r->body.data : "",
+                      r->body.len, &kind);
+    len = text != NULL ? strlen(text) : 0;
+    status = text == NULL ? 202 : kind == MCP_REJECTED ? 400 : 200;
+    resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+    if (text != NULL)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                "application/json");
+    common_headers(resp, r);
+    r->status = status;
+    r->bytes = len;
+    ret = MHD_queue_response(con, (unsigned int)status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 /* --- the handler ----------------------------------------------------- */
 
 static enum MHD_Result
@@ -566,7 +866,7 @@ first_call(struct http *h, struct MHD_Connection *con, struct request *r,
 {
     char allow[64];
     const char *length, *type, *chunked;
-    int route;
+    int route, denied;
 
     if (__atomic_load_n(&h->closing, __ATOMIC_RELAXED))
         return refuse(con, r, 503, "shutting_down", NULL,
@@ -585,21 +885,28 @@ first_call(struct http *h, struct MHD_Connection *con, struct request *r,
         return refuse(con, r, 414, "uri_too_long", NULL,
                       "the path is longer than %d bytes",
                       LIMIT_PATH_BUF - 1);
+    if (!strcmp(url, "/mcp"))
+        return mcp_first_call(h, con, r, method);
     r->params = json_object();
     route = ops_route(method, url, &r->op, r->params, allow, sizeof(allow));
-    if (route == 404)
-        return refuse(con, r, 404, "not_found", NULL,
-                      "no resource at this path");
+    if (route == 404) {
+        /* Answered once the request is complete: a response queued
+         * this early would cost the connection its keep-alive. */
+        r->page = 1;
+        return MHD_YES;
+    }
     if (route == 405)
         return refuse(con, r, 405, "method_not_allowed", allow,
                       "%s is not allowed here; use %s", method, allow);
-    if (!(r->op->flags & OP_OPEN) &&
-        !token_ok(h, MHD_lookup_connection_value(
-                         con, MHD_HEADER_KIND,
-                         MHD_HTTP_HEADER_AUTHORIZATION)))
+    denied = (r->op->flags & OP_OPEN) ? 0 : authorize(h, con, method);
+    if (denied == 401)
         return refuse(con, r, 401, "unauthorized", NULL,
                       "send the API token as 'Authorization: Bearer "
-                      "<token>'");
+                      "<token>' (or log in to the dashboard)");
+    if (denied != 0)
+        return refuse(con, r, 403, "csrf_required", NULL,
+                      "a write with the session cookie must carry the "
+                      "session's %s header", HTTP_CSRF_HEADER);
 
     length = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
                                          MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -673,6 +980,8 @@ final_call(struct http *h, struct MHD_Connection *con, struct request *r)
     struct call call;
     enum MHD_Result ret;
 
+    if (r->mcp)
+        return mcp_final_call(con, r);
     if (r->too_large)
         return refuse(con, r, 413, "body_too_large", NULL,
                       "the body is larger than %d bytes", LIMIT_BODY_BYTES);
@@ -724,6 +1033,8 @@ access_handler(void *cls, struct MHD_Connection *con, const char *url,
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (r->page)
+        return serve_page(h, con, r, url, r->method);
     return final_call(h, con, r);
 }
 
@@ -820,6 +1131,13 @@ http_start(struct http **out, struct app *app,
     h->app = app;
     h->sse = opts->sse;
     h->listen_fd = -1;
+    h->tls = tls;
+    h->login = login_new();
+    if (opts->static_dir != NULL &&
+        realpath(opts->static_dir, h->static_root) == NULL) {
+        log_warn("dashboard folder %s", opts->static_dir);
+        h->static_root[0] = '\0';
+    }
     snprintf(h->token, sizeof(h->token), "%s", opts->token);
     h->token_len = strlen(h->token);
     util_random(&h->id_prefix, sizeof(h->id_prefix));
@@ -914,6 +1232,7 @@ http_stop(struct http *h)
     for (i = 0; h->hosts && h->hosts[i]; i++)
         free(h->hosts[i]);
     free(h->hosts);
+    login_free(h->login);
     explicit_bzero(h->token, sizeof(h->token));
     free(h);
 }

@@ -28,11 +28,23 @@ struct http_options {
     struct sse *sse;            /* event streams (borrowed), or NULL */
     unsigned int max_connections;
     size_t connection_memory;   /* bytes per connection */
+    const char *static_dir;     /* the dashboard's files, or NULL */
 };
+
+/* The dashboard's cookies and the header a cookie-authorized write must
+ * carry (equal to the csrf cookie's value). */
+#define HTTP_SESSION_COOKIE "colibri_session"
+#define HTTP_CSRF_COOKIE "colibri_csrf"
+#define HTTP_CSRF_HEADER "X-CSRF-Token"
 
 /* Starts serving; new handle.  0, or -1 with the reason in err. */
 int http_start(struct http **out, struct app *app,
                const struct http_options *opts, char *err, size_t errlen);
+
+/* Mints a one-time dashboard login code (valid once, for ten minutes)
+ * for the URL /login?t=CODE; out gets LOGIN_SECRET_HEX + 1 bytes (65).
+ * 0, or -1. */
+int http_login_code(struct http *h, char *out);
 
 /* The port actually bound (useful with port 0). */
 int http_port(const struct http *h);

@@ -25,6 +25,7 @@
 #define LIMIT_REQUEST_ID_CHARS  64
 #define LIMIT_INGEST_LINE       (256 * 1024)    /* one ingested pi event */
 #define LIMIT_INGEST_REPORTED   100             /* rejected lines listed */
+#define LIMIT_SPAWN_STDERR      4096            /* stderr tail kept per agent */
 #define LIMIT_CONFIG_LINE       4096
 #define LIMIT_WRITE_BATCH       512             /* writes per group commit */
 #define LIMIT_HTTP_CONNECTIONS  4096            /* API connections, beyond
@@ -47,5 +48,7 @@
 #define LIMIT_SKILL_QUERY_TERMS 32              /* words in q */
 #define LIMIT_SKILL_SEARCH_DEFAULT 20           /* results when no limit */
 #define LIMIT_SKILL_SEARCH_MAX  100
+#define LIMIT_LOGIN_CODES       16              /* unused login codes kept */
+#define LIMIT_LOGIN_SESSIONS    256             /* dashboard sessions */
 
 #endif

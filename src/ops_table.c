@@ -285,6 +285,39 @@ static const struct arg_spec agent_events_args[] = {
     ARG_END
 };
 
+static const struct arg_spec agent_spawn_args[] = {
+    {"runner", ARG_STRING, BODY, REQ | ARG_SLUG, 1, 64, 0, 0, NULL,
+     "a configured runner (--runner NAME=...); never a binary"},
+    {"id", ARG_STRING, BODY, ARG_SLUG, 1, LIMIT_AGENT_CHARS, 0, 0, NULL,
+     "agent id (default: generated from the runner's name)"},
+    {"args", ARG_STRINGS, BODY, 0, 0, 64, 0, 4096, NULL,
+     "arguments appended to the runner's argv"},
+    {"prompt", ARG_STRING, BODY, 0, 0, LIMIT_TEXT_BYTES, 0, 0, NULL,
+     "appended as the last argument"},
+    {"cwd", ARG_STRING, BODY, 0, 1, 1024, 0, 0, NULL,
+     "working directory (absolute)"},
+    {"task_id", ARG_INT, BODY, 0, 1, INT64_MAX, 0, 0, NULL,
+     "the task it works on (COLIBRI_TASK_ID)"},
+    {"env", ARG_ANY, BODY, 0, 0, 0, 0, 0, NULL,
+     "extra environment {NAME: value}; only --spawn-env-allow names"},
+    {"jail", ARG_ANY, BODY, 0, 0, 0, 0, 0, NULL,
+     "run in a FreeBSD jail: {name, path, ip4, user}"},
+    {"max_restarts", ARG_INT, BODY, 0, 0, 100, 0, 0, NULL,
+     "restarts after a run that did not end done (default 3)"},
+    {"backoff_floor_ms", ARG_INT, BODY, 0, 1, 600000, 0, 0, NULL,
+     "smallest delay before a restart (default 500)"},
+    {"backoff_cap_ms", ARG_INT, BODY, 0, 1, 3600000, 0, 0, NULL,
+     "largest delay before a restart (default 30000)"},
+    ARG_END
+};
+
+static const struct arg_spec agent_kill_args[] = {
+    ARG_AGENT_ID,
+    {"grace_seconds", ARG_INT, BODY, 0, 0, 3600, 0, 0, NULL,
+     "seconds between SIGTERM and SIGKILL (default 10)"},
+    ARG_END
+};
+
 static const struct arg_spec agent_state_args[] = {
     ARG_AGENT_ID,
     {"limit", ARG_INT, QUERY, 0, 1, 256, 0, 0, NULL,
@@ -359,6 +392,18 @@ const struct op ops_table[] = {
      OP_WRITE | OP_NDJSON, 200, "Feed an agent's pi events (JSON lines) "
      "to its glasspane; bad lines are reported, good ones count",
      agent_events_args},
+    {"agent.spawn", "POST", "/api/v1/agents/spawn", op_agent_spawn,
+     OP_WRITE, 202, "Start an agent from a configured runner, supervised "
+     "and restarted on failure", agent_spawn_args},
+    {"agent.kill", "POST", "/api/v1/agents/{id}/kill", op_agent_kill,
+     OP_WRITE, 200, "Stop a spawned agent: SIGTERM to its process group, "
+     "SIGKILL after the grace period", agent_kill_args},
+    {"agent.restart", "POST", "/api/v1/agents/{id}/restart",
+     op_agent_restart, OP_WRITE, 200, "Stop a spawned agent and start it "
+     "again now", agent_id_args},
+    {"agent.process", "GET", "/api/v1/agents/{id}/process",
+     op_agent_process, 0, 200, "A spawned agent's process: pid, exit "
+     "status, restarts, stderr tail", agent_id_args},
     {"events.stream", "GET", "/api/v1/events", op_events_stream,
      OP_STREAM, 200, "Live events (Server-Sent Events), resumable with "
      "Last-Event-ID", events_stream_args},

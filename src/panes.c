@@ -394,3 +394,29 @@ panes_tick(struct panes *p)
     }
     free(due);
 }
+
+int
+panes_exit(struct panes *p, const char *agent, int status,
+           const char **state, struct problem *err)
+{
+    struct pane *pane = pane_lock(p, agent, err);
+    struct tr_list trs = {NULL, 0, 0};
+    int rc = 0;
+
+    if (pane == NULL)
+        return -1;
+    tr_reserve(&trs, GP_MAX_TRANSITIONS);
+    trs.n = (size_t)glasspane_exit(pane->gp, status, util_now_ms(),
+                                   trs.items, GP_MAX_TRANSITIONS);
+    if (trs.n > 0 && commit(p, agent, &trs, err) < 0) {
+        pthread_mutex_unlock(&pane->lock);
+        panes_forget(p, agent);
+        free(trs.items);
+        return -1;
+    }
+    if (state != NULL)
+        *state = glasspane_state_name(glasspane_state(pane->gp));
+    pthread_mutex_unlock(&pane->lock);
+    free(trs.items);
+    return rc;
+}

@@ -35,6 +35,15 @@ int panes_ingest(struct panes *p, const char *agent, const char *text,
                  size_t len, json_t *array, json_t **report,
                  struct problem *err);
 
+/*
+ * The agent's process ended with status (shell style: exit status, or
+ * 128 + signal); a run that had not settled becomes error (see
+ * glasspane_exit).  *state (optional, borrowed static string) is the
+ * state after.  0, or -1 (unknown agent, store failure).
+ */
+int panes_exit(struct panes *p, const char *agent, int status,
+               const char **state, struct problem *err);
+
 /* Settles what waits for time (a provisional agent_end). */
 void panes_tick(struct panes *p);
 

@@ -328,7 +328,9 @@ walk_dir(int dirfd, const char *prefix, int depth, struct walk *w)
     struct dirent *e;
     struct stat st;
     DIR *d;
-    int fd = dup(dirfd);
+    /* close-on-exec like every descriptor: a concurrent agent spawn
+     * must not inherit it */
+    int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
 
     if (fd < 0)
         return;

@@ -24,12 +24,14 @@
  * MHD allocates this much with every response, for the reader to fill.
  * An HTTP/1.1 stream is chunked, and for chunked responses MHD has the
  * reader write straight into the connection's own buffer (from the
- * --http-memory pool): the block is used only by HTTP/1.0 clients, where
- * a frame larger than it takes a few calls.  Each subscriber has its own
- * response, so the block is per-subscriber memory: 4096 cost ~4 KiB of
- * RSS each (measured, tests/bench/sse.sh).
+ * --http-memory pool): the block is used only by HTTP/1.0 clients (nginx
+ * proxies with HTTP/1.0 unless told otherwise), where a frame larger than
+ * it takes one more call and one more send.  Each subscriber has its own
+ * response, so the block is per-subscriber memory: with 4096, 10,000
+ * subscribers took 10.3 KiB each, with 1024 7.0 KiB, with 512 6.5 KiB
+ * (tests/bench/sse.sh).  1024 holds a typical task or agent frame whole.
  */
-#define SSE_BLOCK 512
+#define SSE_BLOCK 1024
 
 struct sse {
     struct bus *bus;

@@ -51,7 +51,7 @@
     "a.last_seen, a.timeout_seconds, a.version, a.created_at, "             \
     "a.updated_at, (SELECT json_group_array(id) FROM (SELECT id FROM "      \
     "tasks WHERE lease_holder = a.id AND status = 'in_progress' "           \
-    "ORDER BY id))"
+    "ORDER BY id)), a.pid, a.exit_status, a.restarts, a.jail"
 
 static const char *const statements[ST_COUNT] = {
     [ST_TASK_INSERT] =
@@ -113,6 +113,9 @@ static const char *const statements[ST_COUNT] = {
         " state_since, last_seen, timeout_seconds, version, created_at,"
         " updated_at) VALUES(?1, ?2, ?3, ?4, ?5, 'idle', ?6, ?6, ?7, 1,"
         " ?6, ?6)",
+    [ST_AGENT_SET_PROCESS] =
+        "UPDATE agents SET pid = ?2, exit_status = ?3, restarts = ?4,"
+        " jail = ?5 WHERE id = ?1",
     [ST_AGENT_SELECT] =
         "SELECT " AGENT_DOC_COLS " FROM agents a WHERE a.id = ?1",
     [ST_AGENT_LIST] =
@@ -253,6 +256,13 @@ static const char *const migrations[] = {
     ");"
     "CREATE INDEX agent_transitions_agent ON agent_transitions(agent_id,"
     "  seq);",
+
+    /* 3 -> 4: the process the spawner runs for an agent */
+    "ALTER TABLE agents ADD COLUMN pid INTEGER;"
+    "ALTER TABLE agents ADD COLUMN exit_status INTEGER;"
+    "ALTER TABLE agents ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agents ADD COLUMN jail TEXT"
+    "  CHECK (jail IS NULL OR json_valid(jail));",
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -149,6 +149,12 @@ int store_agent_register(struct store *s, const json_t *fields,
                          json_t **agent, struct problem *err);
 int store_agent_get(struct store *s, const char *id, json_t **agent,
                     struct problem *err);
+/* Records the process the spawner runs for agent: pid (< 0: none), exit
+ * status (< 0: none yet), restarts, jail (JSON text, borrowed, or NULL).
+ * Not a change of the agent's version: runtime facts. */
+int store_agent_set_process(struct store *s, const char *id, long long pid,
+                            int exit_status, int restarts, const char *jail,
+                            struct problem *err);
 
 struct agent_filter {
     const char *state;

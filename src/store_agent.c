@@ -171,6 +171,23 @@ agent_doc(sqlite3_stmt *st, int64_t now)
                         json_integer(sqlite3_column_int64(st, 9)));
     json_object_set_new(doc, "created_at", time_column(st, 10));
     json_object_set_new(doc, "updated_at", time_column(st, 11));
+    json_object_set_new(
+        doc, "process",
+        json_pack("{s:o, s:o, s:I}", "pid",
+                  sqlite3_column_type(st, 13) == SQLITE_NULL
+                      ? json_null()
+                      : json_integer(sqlite3_column_int64(st, 13)),
+                  "exit_status",
+                  sqlite3_column_type(st, 14) == SQLITE_NULL
+                      ? json_null()
+                      : json_integer(sqlite3_column_int64(st, 14)),
+                  "restarts", (json_int_t)sqlite3_column_int64(st, 15)));
+    {
+        const char *jail = (const char *)sqlite3_column_text(st, 16);
+        json_t *v = jail ? json_loads(jail, 0, NULL) : NULL;
+
+        json_object_set_new(doc, "jail", v ? v : json_null());
+    }
     return doc;
 }
 
@@ -685,4 +702,48 @@ store_agent_counts(struct store *s, json_t **out, struct problem *err)
     *out = json_pack("{s:I, s:I, s:o}", "total", total, "online", online,
                      "by_state", by_state);
     return 0;
+}
+
+struct process_ctx {
+    const char *id;
+    long long pid;              /* < 0: NULL */
+    int exit_status;            /* < 0: NULL */
+    int restarts;
+    const char *jail;           /* JSON text or NULL */
+};
+
+static int
+process_job(struct store *s, struct conn *c, void *arg, struct problem *err)
+{
+    struct process_ctx *ctx = arg;
+    sqlite3_stmt *st = store_stmt(c, ST_AGENT_SET_PROCESS);
+
+    (void)s;
+    sqlite3_bind_text(st, 1, ctx->id, -1, SQLITE_TRANSIENT);
+    if (ctx->pid < 0)
+        sqlite3_bind_null(st, 2);
+    else
+        sqlite3_bind_int64(st, 2, ctx->pid);
+    if (ctx->exit_status < 0)
+        sqlite3_bind_null(st, 3);
+    else
+        sqlite3_bind_int(st, 3, ctx->exit_status);
+    sqlite3_bind_int(st, 4, ctx->restarts);
+    if (ctx->jail == NULL)
+        sqlite3_bind_null(st, 5);
+    else
+        sqlite3_bind_text(st, 5, ctx->jail, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return store_sql_error(c, err, "saving an agent's process");
+    return 0;
+}
+
+int
+store_agent_set_process(struct store *s, const char *id, long long pid,
+                        int exit_status, int restarts, const char *jail,
+                        struct problem *err)
+{
+    struct process_ctx ctx = {id, pid, exit_status, restarts, jail};
+
+    return store_write(s, process_job, &ctx, err);
 }

@@ -46,6 +46,7 @@ enum stmt_id {
     ST_DEP_INSERT,
     ST_DEP_DELETE,
     ST_DEP_REACHES,
+    ST_AGENT_SET_PROCESS,
     ST_COUNT
 };
 

@@ -10,3 +10,9 @@ apt-get install -y -qq --no-install-recommends \
     libgnutls28-dev libyaml-dev check libsubunit-dev \
     python3 python3-yaml openssl curl ca-certificates sqlite3 wrk \
     >/dev/null
+# node and npm for the MCP SDK end-to-end test (tests/mcp); often there.
+command -v npm >/dev/null || apt-get install -y -qq --no-install-recommends npm >/dev/null
+# Debian's chromium for the dashboard's browser tests (tests/e2e; playwright-core
+# drives it, never downloads a browser of its own).
+[ -x /usr/bin/chromium ] || apt-get install -y -qq --no-install-recommends \
+    chromium fonts-dejavu-core >/dev/null

@@ -19,7 +19,7 @@ SLUG_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]*$"
 AGENT_KEYS = {"id", "kind", "host", "labels", "skills", "state",
               "state_since", "last_seen", "online", "timeout_seconds",
               "current_task", "tasks", "version", "created_at",
-              "updated_at"}
+              "updated_at", "process", "jail"}
 
 # Ids that are not slugs: each must be refused wherever an agent id goes.
 BAD_IDS = ("-lead", ".dot", "_under", "a b", "a/b", "a:b", "a@b", "tab\t",

@@ -8,6 +8,7 @@ refuses a path a live daemon serves, and is removed on shutdown."""
 import grp
 import json
 import os
+import re
 import pwd
 import shutil
 import signal
@@ -519,7 +520,8 @@ class SocketFileTest(DaemonTestCase):
         dst = os.stat(os.path.dirname(path))
         self.assertEqual(stat.S_IMODE(dst.st_mode), 0o700)
         self.assertTrue(d.socket_call("Ping")["ok"])
-        self.assertIn("socket %s" % path, d.log())
+        # Logged just after "listening on": wait for it, do not race it.
+        d.wait_for_log("socket %s" % re.escape(path), timeout=10)
         d.stop()
         self.assertFalse(os.path.exists(path))
 

@@ -2,12 +2,16 @@
  * hello.c - the benchmark's baseline: a bare libmicrohttpd server that
  * answers every request with one fixed JSON document the size of a task.
  *
- *     hello PORT THREADS
+ *     hello PORT THREADS [CONNECTION_MEMORY]
  *
  * It runs MHD exactly as colibrid does (http_daemon_flags(0), a thread
  * pool of THREADS, the same connection limit and timeout, a listening
  * socket opened the same way) so that colibrid's figures can be read as
  * a fraction of what the HTTP library alone delivers on this machine.
+ * CONNECTION_MEMORY is MHD's per-connection memory pool (colibrid's
+ * --http-memory; run.sh passes the value colibrid runs with): MHD clears
+ * the pool for every request, so it must match for a fair comparison.
+ * Without it, MHD's default (32 KB).
  * Like colibrid, the access handler is called once for the headers and
  * once more to answer (after any body), and a response is built per
  * request.  It serves until SIGTERM or SIGINT.
@@ -119,12 +123,14 @@ main(int argc, char **argv)
 {
     struct MHD_Daemon *d;
     sigset_t sigs;
-    long port, threads;
+    long port, threads, memory = 32 * 1024;
     int fd, bound = 0, sig;
 
-    if (argc != 3 || parse_uint(argv[1], 65535, &port) < 0 ||
-        parse_uint(argv[2], 256, &threads) < 0 || threads < 1) {
-        fprintf(stderr, "usage: hello PORT THREADS\n");
+    if (argc < 3 || argc > 4 || parse_uint(argv[1], 65535, &port) < 0 ||
+        parse_uint(argv[2], 256, &threads) < 0 || threads < 1 ||
+        (argc == 4 && (parse_uint(argv[3], 16 * 1024 * 1024, &memory) < 0 ||
+                       memory < 1024))) {
+        fprintf(stderr, "usage: hello PORT THREADS [CONNECTION_MEMORY]\n");
         return 2;
     }
 
@@ -146,6 +152,7 @@ main(int argc, char **argv)
                          MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)threads,
                          MHD_OPTION_CONNECTION_LIMIT,
                          (unsigned int)LIMIT_HTTP_CONNECTIONS,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)memory,
                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
                          MHD_OPTION_END);
     if (d == NULL) {

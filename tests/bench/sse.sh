@@ -111,6 +111,9 @@ for n in $COUNTS; do
     fi
     echo "== $n subscribers, $EVENTS events ${INTERVAL} ms apart" \
          "(colibrid ${THREADS:+--threads $THREADS }${MEMORY:+--http-memory $MEMORY }$EXTRA)"
+    # Latency is CPU-bound (the fan-out needs both cores): say how busy
+    # the machine was, since another process's load shows up as latency.
+    echo "  load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null) on $(getconf _NPROCESSORS_ONLN 2>/dev/null) cores"
     "$SSE_CLIENT" -p "$port" -k "@$dir/token" -n "$n" -m "$EVENTS" \
         -i "$INTERVAL" -d "$pid" -I "$IDLE" >"$dir/client.out" 2>&1
     crc=$?
@@ -122,7 +125,8 @@ for n in $COUNTS; do
         verdict "daemon CPU per delivery (us)" "$(value cpu_us "$line")" 12
         verdict "daemon CPU idle over ${IDLE} s (s)" "$(value idle_cpu_s "$line")" 0.05
         verdict "daemon memory per subscriber (KiB)" "$(value per_sub_kib "$line")" 10
-        echo "  (after publishing: $(value per_sub_pub_kib "$line") KiB per subscriber)"
+        echo "  (after publishing: $(value per_sub_pub_kib "$line") KiB per subscriber;" \
+             "median fan-out $(value fanout_median_ms "$line") ms)"
     fi
     kill -TERM "$pid" 2>/dev/null
     wait "$pid"

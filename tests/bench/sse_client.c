@@ -75,7 +75,8 @@ struct conn {
     int frame_seq;              /* bench sequence in this frame, -1 none */
     int64_t frame_sent_ns;
     int64_t next_seq;           /* expected next sequence */
-    int64_t last_id;
+    int64_t frame_id;           /* the id: line of this frame */
+    int64_t last_id;            /* of the last data frame */
 };
 
 static struct conn *conns;
@@ -90,6 +91,7 @@ static size_t request_len;
 static int64_t *lat_ns;
 static size_t nlat, lat_cap;
 static long lost, dup_or_disorder, other_frames;
+static int64_t *event_last_ns;  /* per event: the slowest delivery */
 static int64_t read_now_ns;
 
 /* publisher */
@@ -225,6 +227,12 @@ sse_line(struct conn *c, const char *line, size_t len)
     if (len == 0) {
         /* end of a frame */
         if (c->frame_seq >= 0) {
+            /* Event ids must increase from one data frame to the next
+             * (a frame with only an id, as a stream may start with, is
+             * no event). */
+            if (c->frame_id <= c->last_id)
+                dup_or_disorder++;
+            c->last_id = c->frame_id;
             if (c->frame_seq == c->next_seq) {
                 c->next_seq++;
             } else if (c->frame_seq > c->next_seq) {
@@ -240,6 +248,9 @@ sse_line(struct conn *c, const char *line, size_t len)
                     die("out of memory");
             }
             lat_ns[nlat++] = read_now_ns - c->frame_sent_ns;
+            if (event_last_ns != NULL && c->frame_seq < events &&
+                read_now_ns - c->frame_sent_ns > event_last_ns[c->frame_seq])
+                event_last_ns[c->frame_seq] = read_now_ns - c->frame_sent_ns;
         }
         c->frame_seq = -1;
         return;
@@ -253,11 +264,7 @@ sse_line(struct conn *c, const char *line, size_t len)
         return;
     }
     if (len >= 3 && memcmp(line, "id:", 3) == 0) {
-        long long id = strtoll(line + 3, NULL, 10);
-
-        if (id <= c->last_id)
-            dup_or_disorder++;
-        c->last_id = id;
+        c->frame_id = strtoll(line + 3, NULL, 10);
         return;
     }
     if (len >= 5 && memcmp(line, "data:", 5) == 0) {
@@ -709,7 +716,8 @@ main(int argc, char **argv)
     expected = (size_t)established * (size_t)events;
     lat_cap = expected + 16;
     lat_ns = malloc(lat_cap * sizeof(*lat_ns));
-    if (lat_ns == NULL)
+    event_last_ns = calloc((size_t)events + 1, sizeof(*event_last_ns));
+    if (lat_ns == NULL || event_last_ns == NULL)
         die("out of memory");
     cpu0 = daemon_cpu_s();
     self0 = self_cpu_s();
@@ -742,6 +750,17 @@ main(int argc, char **argv)
     printf("latency publish->receipt: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms,"
            " max %.2f ms\n", pct_ms(0.50), pct_ms(0.90), pct_ms(0.99),
            nlat ? (double)lat_ns[nlat - 1] / 1e6 : 0.0);
+    if (events > 0) {
+        /* How long each event took to reach its last subscriber: a
+         * steady figure says the fan-out itself, a long tail says
+         * something else (another process taking the cores). */
+        qsort(event_last_ns, (size_t)events, sizeof(*event_last_ns), cmp_i64);
+        printf("fan-out (last delivery of each event): median %.2f ms, "
+               "p90 %.2f ms, max %.2f ms\n",
+               (double)event_last_ns[events / 2] / 1e6,
+               (double)event_last_ns[(size_t)(0.9 * (events - 1) + 0.5)] / 1e6,
+               (double)event_last_ns[events - 1] / 1e6);
+    }
     printf("cpu: daemon %.2f s during publishing = %.2f us per delivery\n",
            pub_cpu, nlat ? pub_cpu * 1e6 / (double)nlat : 0.0);
     printf("cpu: this client %.2f s = %.2f us per delivery\n", self_cpu,
@@ -752,14 +771,16 @@ main(int argc, char **argv)
            "lost=%ld dup=%ld dropped=%d p50_ms=%.2f p90_ms=%.2f "
            "p99_ms=%.2f max_ms=%.2f idle_cpu_s=%.3f cpu_us=%.2f "
            "rss0_kib=%ld rss_kib=%ld rss_pub_kib=%ld per_sub_kib=%.2f "
-           "per_sub_pub_kib=%.2f pub_errors=%d client_cpu_us=%.2f\n",
+           "per_sub_pub_kib=%.2f pub_errors=%d client_cpu_us=%.2f "
+           "fanout_median_ms=%.2f\n",
            target_conns, established, events, nlat, expected, lost,
            dup_or_disorder, dead, pct_ms(0.50), pct_ms(0.90), pct_ms(0.99),
            nlat ? (double)lat_ns[nlat - 1] / 1e6 : 0.0, idle_cpu,
            nlat ? pub_cpu * 1e6 / (double)nlat : 0.0, rss0, rss1, rss2,
            (double)(rss1 - rss0) / established,
            (double)(rss2 - rss0) / established, publisher_errors,
-           nlat ? self_cpu * 1e6 / (double)nlat : 0.0);
+           nlat ? self_cpu * 1e6 / (double)nlat : 0.0,
+           events > 0 ? (double)event_last_ns[events / 2] / 1e6 : 0.0);
     fflush(stdout);
     /* Close with a reset: no TIME_WAIT left holding 10,000 local ports
      * for the next run. */

@@ -1,0 +1,150 @@
+"""colibri-smoke-agent: every scenario prints well-formed pi-style JSONL,
+echoes COLIBRI_AGENT_ID/COLIBRI_TASK_ID, and - fed through the real
+ingestion endpoint (POST /api/v1/agents/{id}/events) - drives the
+glasspane to the state the scenario promises.  SIGTERM ends a run with
+status 143 unless --ignore-term."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from urllib.parse import quote
+
+import colibri_test
+from colibri_test import DaemonTestCase
+
+
+def smoke_path():
+    return os.path.join(os.path.dirname(colibri_test.colibrid_path()),
+                        "colibri-smoke-agent")
+
+
+def run_smoke(*args, env=None):
+    e = colibri_test.clean_env(env)
+    return subprocess.run([smoke_path()] + list(args),
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, env=e, timeout=30,
+                          universal_newlines=True)
+
+
+class SmokeAgentTest(DaemonTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.d = self.daemon()
+
+    def ingest(self, agent, lines):
+        path = "/api/v1/agents/%s/events" % quote(agent, safe="")
+        body = "".join(l + "\n" for l in lines)
+        r = self.d.post(path, raw_body=body,
+                        content_type="application/x-ndjson")
+        return self.assertStatus(r, 200, "ingest")
+
+    def scenario_state(self, scenario, want_rc=0):
+        agent = "smoke-" + scenario
+        self.assertStatus(self.d.post("/api/v1/agents", {"id": agent}), 201)
+        r = run_smoke("--scenario", scenario, "a prompt",
+                      env={"COLIBRI_AGENT_ID": agent,
+                           "COLIBRI_TASK_ID": "42"})
+        self.assertEqual(r.returncode, want_rc, r.stderr)
+        lines = r.stdout.splitlines()
+        events = [json.loads(l) for l in lines]
+        self.assertEqual(events[0]["type"], "session")
+        self.assertEqual(events[0]["colibri"],
+                         {"agent_id": agent, "task_id": "42"})
+        self.assertEqual(events[1]["type"], "agent_start")
+        self.assertEqual(events[1]["colibri"]["agent_id"], agent)
+        rep = self.ingest(agent, lines)
+        self.assertEqual(rep["accepted"], len(lines))
+        return rep["state"], events
+
+    def test_ok_is_done_with_usage(self):
+        state, events = self.scenario_state("ok")
+        self.assertEqual(state, "done")
+        types = [e["type"] for e in events]
+        for t in ("turn_start", "message_start", "message_update",
+                  "message_end", "turn_end", "agent_end"):
+            self.assertIn(t, types)
+        ends = [e for e in events if e["type"] == "message_end"
+                and e["message"]["role"] == "assistant"]
+        self.assertGreater(ends[0]["message"]["usage"]["cacheRead"], 0)
+        self.assertEqual(events[-1]["messages"][0]["stopReason"], "stop")
+
+    def test_tool_is_done(self):
+        self.assertEqual(self.scenario_state("tool")[0], "done")
+
+    def test_error_and_retry_fail_are_error(self):
+        self.assertEqual(self.scenario_state("error")[0], "error")
+        state, events = self.scenario_state("retry-fail")
+        self.assertEqual(state, "error")
+        self.assertEqual([e["type"] for e in events].count(
+            "auto_retry_start"), 2)
+
+    def test_crash_exits_mid_run(self):
+        state, _ = self.scenario_state("crash", want_rc=1)
+        self.assertEqual(state, "working")
+
+    def test_no_ids_without_env(self):
+        r = run_smoke("--scenario", "ok")
+        first = json.loads(r.stdout.splitlines()[0])
+        self.assertEqual(first["colibri"],
+                         {"agent_id": None, "task_id": None})
+
+    def test_unknown_scenario_and_bad_flags(self):
+        self.assertEqual(run_smoke("--scenario", "nope").returncode, 2)
+        self.assertEqual(run_smoke("--delay-ms", "x").returncode, 2)
+        self.assertEqual(run_smoke("--bogus").returncode, 2)
+
+    def start(self, *args):
+        return subprocess.Popen([smoke_path()] + list(args),
+                                stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL,
+                                env=colibri_test.clean_env(),
+                                universal_newlines=True)
+
+    def test_sigterm_mid_run_is_143(self):
+        for scenario in ("hang", "block", "slow"):
+            p = self.start("--scenario", scenario, "--delay-ms", "300")
+            self.assertEqual(json.loads(p.stdout.readline())["type"],
+                             "session")
+            p.send_signal(signal.SIGTERM)
+            self.assertEqual(p.wait(timeout=10), 143, scenario)
+            p.stdout.close()
+
+    def test_ignore_term(self):
+        p = self.start("--scenario", "hang", "--ignore-term")
+        p.stdout.readline()
+        p.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        self.assertIsNone(p.poll())
+        p.kill()
+        self.assertEqual(p.wait(timeout=10), -signal.SIGKILL)
+        p.stdout.close()
+
+    def test_block_is_blocked(self):
+        agent = "smoke-block"
+        self.assertStatus(self.d.post("/api/v1/agents", {"id": agent}), 201)
+        p = self.start("--scenario", "block")
+        lines = []
+        while True:
+            line = p.stdout.readline()
+            lines.append(line.rstrip("\n"))
+            if json.loads(line)["type"] == "extension_ui_request":
+                break
+        p.terminate()
+        p.wait(timeout=10)
+        p.stdout.close()
+        self.assertEqual(self.ingest(agent, lines)["state"], "blocked")
+
+    def test_slow_delays(self):
+        t0 = time.monotonic()
+        r = run_smoke("--scenario", "slow", "--delay-ms", "20")
+        self.assertEqual(r.returncode, 0)
+        n = len(r.stdout.splitlines())
+        self.assertGreaterEqual(time.monotonic() - t0, n * 0.02 * 0.9)
+
+
+if __name__ == "__main__":
+    colibri_test.main()

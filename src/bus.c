@@ -15,7 +15,7 @@ struct ring_slot {
     char *agent;                /* NULL when none */
     char *sse;                  /* "id: ..\nevent: ..\ndata: ..\n\n" */
     size_t sse_len;
-    char *line;                 /* JSON document + "\n" */
+    char *line;                 /* JSON document + "\n": points into sse */
     size_t line_len;
 };
 
@@ -78,7 +78,6 @@ slot_clear(struct ring_slot *slot)
     free(slot->type);
     free(slot->agent);
     free(slot->sse);
-    free(slot->line);
     memset(slot, 0, sizeof(*slot));
 }
 
@@ -299,21 +298,29 @@ bus_publish(void *ctx, const struct store_event *ev, size_t n)
     struct wake_list wake;
     size_t i;
 
-    /* Render outside the lock. */
+    /*
+     * Render outside the lock, once: this runs on the store's writer
+     * thread, so it is paid by every write.  The JSON line is a tail of
+     * the SSE frame ("id: ..\nevent: ..\ndata: <json>\n\n"), so one
+     * document dump serves both formats.
+     */
     for (i = 0; i < n; i++) {
-        struct buf sse, line;
+        struct buf sse;
+        size_t head;
 
         buf_init(&sse, SIZE_MAX / 2);
-        buf_init(&line, SIZE_MAX / 2);
-        bus_render(&ev[i], BUS_SSE, &sse);
-        bus_render(&ev[i], BUS_JSON_LINE, &line);
+        buf_printf(&sse, "id: %lld\nevent: %s\ndata: ", (long long)ev[i].id,
+                   ev[i].type);
+        head = sse.len;
+        bus_render(&ev[i], BUS_JSON_LINE, &sse);
+        buf_append(&sse, "\n", 1);
         fresh[i].id = ev[i].id;
         fresh[i].type = xstrdup(ev[i].type);
         fresh[i].agent = ev[i].agent ? xstrdup(ev[i].agent) : NULL;
         fresh[i].sse = sse.data;
         fresh[i].sse_len = sse.len;
-        fresh[i].line = line.data;
-        fresh[i].line_len = line.len;
+        fresh[i].line = sse.data + head;
+        fresh[i].line_len = sse.len - head - 1;
     }
     pthread_mutex_lock(&b->lock);
     for (i = 0; i < n; i++) {

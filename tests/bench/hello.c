@@ -5,9 +5,10 @@
  *     hello PORT THREADS [CONNECTION_MEMORY]
  *
  * It runs MHD exactly as colibrid does (http_daemon_flags(0), a thread
- * pool of THREADS, the same connection limit and timeout, a listening
- * socket opened the same way) so that colibrid's figures can be read as
- * a fraction of what the HTTP library alone delivers on this machine.
+ * pool of THREADS, the connection limit colibrid gives API connections,
+ * its connection timeout, a listening socket opened the same way) so
+ * that colibrid's figures can be read as a fraction of what the HTTP
+ * library alone delivers on this machine.
  * CONNECTION_MEMORY is MHD's per-connection memory pool (colibrid's
  * --http-memory; run.sh passes the value colibrid runs with): MHD clears
  * the pool for every request, so it must match for a fair comparison.

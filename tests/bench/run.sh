@@ -316,7 +316,8 @@ echo
 
 if wants baseline; then
     # The same per-connection memory pool as colibrid (--http-memory, when
-    # this colibrid has it; else both use MHD's default).
+    # this colibrid has it; else both use MHD's default, and the unquoted
+    # empty $http_memory passes no argument).
     http_memory=$("$COLIBRID" --print-config 2>/dev/null |
                   sed -n 's/^http-memory = \([0-9][0-9]*\)$/\1/p')
     start_server hello "$tmp/hello.log" "$HELLO" 0 "$THREADS" $http_memory
@@ -385,12 +386,19 @@ if wants claims; then
                 fi
                 # one line per task: status attempt holder
                 sed 's/},{"id"/}\
-{"id"/g' "$page" |
-                    sed -n 's/.*"status":"\([a-z_]*\)".*"holder":"\([^"]*\)".*"attempt":\([0-9]*\),.*/\1 \3 \2/p
-                            t
-                            s/.*"status":"\([a-z_]*\)".*"attempt":\([0-9]*\),.*/\1 \2 -/p' \
-                    >>"$tmp/tasks"
-                after=$(sed -n 's/.*"next":"\([0-9]*\)"}$/\1/p' "$page")
+{"id"/g' "$page" | awk '
+                    function field(re, skip,   v) {
+                        if (!match($0, re)) return "-"
+                        v = substr($0, RSTART + skip, RLENGTH - skip)
+                        gsub(/[",]/, "", v)
+                        return v
+                    }
+                    /"id":/ {
+                        print field("\"status\":\"[a-z_]*\"", 9),
+                              field("\"attempt\":[0-9]*", 10),
+                              field("\"holder\":\"[^\"]*\"", 9)
+                    }' >>"$tmp/tasks"
+                after=$(sed -n 's/.*"next":"\([0-9]*\)".*/\1/p' "$page")
                 [ -n "$after" ] || break
             done
             total=$(wc -l <"$tmp/tasks" | tr -d ' ')

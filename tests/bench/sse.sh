@@ -23,6 +23,11 @@
 #   BENCH_SSE_THREADS      colibrid --threads (default: colibrid's own)
 #   BENCH_SSE_MEMORY       colibrid --http-memory (default: colibrid's own)
 #   BENCH_SSE_ARGS         more colibrid options
+#   BENCH_SSE_CHRT         run colibrid and the client under chrt with these
+#                          arguments (e.g. "-r 10"): on a machine shared with
+#                          other work, their load shows up as latency (the
+#                          fan-out is CPU-bound); a real-time policy shields
+#                          the measurement from it.  Default: none.
 #   TMPDIR                 where the temporary data directories go
 set -u
 
@@ -37,6 +42,7 @@ IDLE=${BENCH_SSE_IDLE:-5}
 THREADS=${BENCH_SSE_THREADS:-}
 MEMORY=${BENCH_SSE_MEMORY:-}
 EXTRA=${BENCH_SSE_ARGS:-}
+CHRT=${BENCH_SSE_CHRT:-}
 
 die() {
     echo "sse.sh: $*" >&2
@@ -45,6 +51,13 @@ die() {
 
 [ -x "$COLIBRID" ] || die "no colibrid at $COLIBRID (make colibrid, or set COLIBRID)"
 [ -x "$SSE_CLIENT" ] || die "no client at $SSE_CLIENT (make tests/bench/sse_client, or set SSE_CLIENT)"
+sched=
+if [ -n "$CHRT" ]; then
+    command -v chrt >/dev/null 2>&1 || die "BENCH_SSE_CHRT is set but chrt is not installed"
+    # shellcheck disable=SC2086
+    chrt $CHRT true 2>/dev/null || die "chrt $CHRT does not work here (root needed?)"
+    sched="chrt $CHRT"
+fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/colibri-sse.XXXXXX") ||
     die "cannot create a temporary directory"
@@ -92,7 +105,7 @@ for n in $COUNTS; do
     [ -n "$THREADS" ] && set -- "$@" --threads "$THREADS"
     [ -n "$MEMORY" ] && set -- "$@" --http-memory "$MEMORY"
     # shellcheck disable=SC2086
-    "$COLIBRID" "$@" $EXTRA </dev/null >"$dir/colibrid.log" 2>&1 &
+    $sched "$COLIBRID" "$@" $EXTRA </dev/null >"$dir/colibrid.log" 2>&1 &
     pid=$!
     pids="$pids $pid"
     port=
@@ -110,11 +123,11 @@ for n in $COUNTS; do
         die "colibrid did not start"
     fi
     echo "== $n subscribers, $EVENTS events ${INTERVAL} ms apart" \
-         "(colibrid ${THREADS:+--threads $THREADS }${MEMORY:+--http-memory $MEMORY }$EXTRA)"
+         "(colibrid ${THREADS:+--threads $THREADS }${MEMORY:+--http-memory $MEMORY }$EXTRA)${sched:+ under $sched}"
     # Latency is CPU-bound (the fan-out needs both cores): say how busy
     # the machine was, since another process's load shows up as latency.
     echo "  load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null) on $(getconf _NPROCESSORS_ONLN 2>/dev/null) cores"
-    "$SSE_CLIENT" -p "$port" -k "@$dir/token" -n "$n" -m "$EVENTS" \
+    $sched "$SSE_CLIENT" -p "$port" -k "@$dir/token" -n "$n" -m "$EVENTS" \
         -i "$INTERVAL" -d "$pid" -I "$IDLE" >"$dir/client.out" 2>&1
     crc=$?
     sed 's/^/  /' "$dir/client.out" | grep -v '^  SSE '

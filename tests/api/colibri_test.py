@@ -712,6 +712,28 @@ class DaemonTestCase(unittest.TestCase):
         return resp[2]
 
 
+class SharedDaemonTestCase(DaemonTestCase):
+    """Tests that share one daemon per class, started with daemon_args;
+    each test first checks that it is still alive."""
+
+    daemon_args = []
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Daemon(list(cls.daemon_args))
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.d.stop()
+        finally:
+            cls.d.cleanup()
+
+    def setUp(self):
+        super().setUp()
+        self.assertTrue(self.d.running(), "the shared daemon died; log:\n"
+                        + self.d.log())
+
 def wait_until(predicate, timeout=30, interval=0.1):
     """Polls predicate until it returns a true value; returns that value,
     or the last (false) value after timeout."""

@@ -11,7 +11,7 @@ import socket
 import time
 
 import colibri_test
-from colibri_test import Daemon, DaemonTestCase
+from colibri_test import Daemon, DaemonTestCase, SharedDaemonTestCase
 
 TIME_RE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$"
 SLUG_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -44,24 +44,10 @@ def quote(text):
     return q(text, safe="")
 
 
-class AgentTestBase(DaemonTestCase):
+class AgentTestBase(SharedDaemonTestCase):
     """A shared daemon whose reaper practically never runs."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon(["--reap-interval", "3600"])
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
-
-    def setUp(self):
-        super().setUp()
-        self.assertTrue(self.d.running(), "the shared daemon died; log:\n"
-                        + self.d.log())
+    daemon_args = ["--reap-interval", "3600"]
 
     def apath(self, agent, suffix=""):
         aid = agent if isinstance(agent, str) else agent["id"]

@@ -6,7 +6,8 @@ import re
 import socket
 
 import colibri_test
-from colibri_test import Daemon, DaemonTestCase, wait_until
+from colibri_test import (Daemon, DaemonTestCase, SharedDaemonTestCase,
+                          wait_until)
 
 MIB = 1024 * 1024
 
@@ -21,23 +22,9 @@ def padded_json(size, title="big"):
     return head + b" " * pad + tail
 
 
-class HttpTest(DaemonTestCase):
+class HttpTest(SharedDaemonTestCase):
 
-    @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon()
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
-
-    def setUp(self):
-        super().setUp()
-        self.assertTrue(self.d.running(), "the shared daemon died; log:\n"
-                        + self.d.log())
+    daemon_args = []
 
     def unchanged(self, before, what):
         self.assertEqual(self.d.snapshot(), before,

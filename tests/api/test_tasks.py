@@ -8,7 +8,8 @@ import threading
 import time
 
 import colibri_test
-from colibri_test import Daemon, DaemonTestCase, wait_until
+from colibri_test import (Daemon, DaemonTestCase, SharedDaemonTestCase,
+                          wait_until)
 
 TIME_RE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$"
 
@@ -22,25 +23,11 @@ def ids(items):
     return [t["id"] for t in items]
 
 
-class TaskTestBase(DaemonTestCase):
+class TaskTestBase(SharedDaemonTestCase):
     """A shared daemon whose reaper practically never runs, so lease
     expiry can be observed without the reaper returning the task."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon(["--reap-interval", "3600"])
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
-
-    def setUp(self):
-        super().setUp()
-        self.assertTrue(self.d.running(), "the shared daemon died; log:\n"
-                        + self.d.log())
+    daemon_args = ["--reap-interval", "3600"]
 
     def path(self, task, suffix=""):
         tid = task if isinstance(task, int) else task["id"]

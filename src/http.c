@@ -49,7 +49,8 @@ struct http {
     uint32_t id_prefix;         /* random per daemon run */
     uint64_t id_counter;
     struct sse *sse;
-    int inflight;               /* requests begun and not yet completed */
+    int inflight;               /* requests at work (not refused for
+                                 * shutdown) and not yet completed */
     int closing;                /* set by http_stop: answer 503, close */
     int tls;
     struct login *login;        /* dashboard codes and sessions */
@@ -68,6 +69,7 @@ struct request {
     struct buf body;
     int has_body;
     int ndjson;                 /* an OP_NDJSON op got x-ndjson */
+    int counted;                /* in http->inflight (not a refusal) */
     int mcp;                    /* POST /mcp: no op, an MCP message */
     int too_large;
     int answered;               /* a response was queued early */
@@ -868,7 +870,7 @@ first_call(struct http *h, struct MHD_Connection *con, struct request *r,
     const char *length, *type, *chunked;
     int route, denied;
 
-    if (__atomic_load_n(&h->closing, __ATOMIC_RELAXED))
+    if (!r->counted)
         return refuse(con, r, 503, "shutting_down", NULL,
                       "the daemon is shutting down");
     if (!host_allowed(h, MHD_lookup_connection_value(con, MHD_HEADER_KIND,
@@ -1015,7 +1017,14 @@ access_handler(void *cls, struct MHD_Connection *con, const char *url,
         r = xcalloc(1, sizeof(*r));
         r->http = h;
         r->start_us = util_mono_us();
+        /* Counted first, then checked: http_stop sets closing, then waits
+         * for the count, so a request either is waited for or sees
+         * closing and is refused (first_call). */
         __atomic_add_fetch(&h->inflight, 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&h->closing, __ATOMIC_SEQ_CST))
+            __atomic_sub_fetch(&h->inflight, 1, __ATOMIC_SEQ_CST);
+        else
+            r->counted = 1;
         snprintf(r->method, sizeof(r->method), "%s", method);
         snprintf(r->path, sizeof(r->path), "%s", url);
         request_id(h, con, r);
@@ -1046,6 +1055,7 @@ request_completed(void *cls, struct MHD_Connection *con, void **con_cls,
     struct request *r = *con_cls;
     int64_t micros;
     size_t op_index;
+    int counted;
 
     (void)con;
     if (r == NULL)
@@ -1057,11 +1067,13 @@ request_completed(void *cls, struct MHD_Connection *con, void **con_cls,
              r->status, r->bytes, (long long)micros, r->id,
              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
                                                         : " aborted");
+    counted = r->counted;
     json_decref(r->params);
     buf_free(&r->body);
     free(r);
     *con_cls = NULL;
-    __atomic_sub_fetch(&h->inflight, 1, __ATOMIC_SEQ_CST);
+    if (counted)
+        __atomic_sub_fetch(&h->inflight, 1, __ATOMIC_SEQ_CST);
 }
 
 /* --- lifecycle ------------------------------------------------------- */
@@ -1209,16 +1221,15 @@ http_stop(struct http *h)
     if (h->daemon != NULL) {
         int64_t deadline = util_mono_us() + HTTP_DRAIN_US;
 
-        /* Stop accepting, then let every request in flight finish and
-         * its answer reach the client: a write that committed is also
-         * acknowledged.  Requests that start meanwhile on kept-alive
-         * connections get 503 and "Connection: close". */
+        /* Let every request at work finish and its answer reach the
+         * client: a write that committed is also acknowledged.  Requests
+         * that start meanwhile get 503 and "Connection: close".  (No
+         * MHD_quiesce_daemon: with a thread pool on epoll it raced the
+         * workers over the listen socket and aborted the daemon.) */
         __atomic_store_n(&h->closing, 1, __ATOMIC_SEQ_CST);
         /* Streams never finish by themselves: end them first (this
          * resumes every suspended one, which MHD needs before stopping). */
         sse_close(h->sse);
-        if (MHD_quiesce_daemon(h->daemon) == MHD_INVALID_SOCKET)
-            h->listen_fd = -1;  /* MHD still owns it and will close it */
         while (__atomic_load_n(&h->inflight, __ATOMIC_SEQ_CST) > 0 &&
                util_mono_us() < deadline)
             usleep(5000);
@@ -1226,6 +1237,7 @@ http_stop(struct http *h)
             log_warnx("http: %d requests still running after %d s; "
                       "closing them", h->inflight, HTTP_DRAIN_US / 1000000);
         MHD_stop_daemon(h->daemon);
+        h->listen_fd = -1;      /* MHD_stop_daemon closed it */
     }
     if (h->listen_fd >= 0)
         close(h->listen_fd);

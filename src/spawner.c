@@ -134,6 +134,27 @@ spawner_find_child(struct spawner *sp, const char *agent)
     return NULL;
 }
 
+/* Frees what spawner_start set up (runners, strings, the lock) and sp;
+ * the children are the caller's to have stopped first. */
+static void
+spawner_release(struct spawner *sp)
+{
+    size_t i;
+
+    for (i = 0; sp->runner_names != NULL && sp->runner_names[i] != NULL;
+         i++) {
+        free(sp->runner_names[i]);
+        strv_free(sp->runner_argv[i]);
+    }
+    free(sp->runner_names);
+    free(sp->runner_argv);
+    free(sp->url);
+    free(sp->socket_path);
+    free(sp->session_dir);
+    pthread_mutex_destroy(&sp->lock);
+    free(sp);
+}
+
 int
 spawner_start(struct spawner **out, const struct spawner_options *o,
               char *err, size_t errlen)
@@ -185,17 +206,7 @@ spawner_start(struct spawner **out, const struct spawner_options *o,
     *out = sp;
     return 0;
 fail:
-    for (i = 0; sp->runner_names != NULL && sp->runner_names[i]; i++) {
-        free(sp->runner_names[i]);
-        strv_free(sp->runner_argv[i]);
-    }
-    free(sp->runner_names);
-    free(sp->runner_argv);
-    free(sp->url);
-    free(sp->socket_path);
-    free(sp->session_dir);
-    pthread_mutex_destroy(&sp->lock);
-    free(sp);
+    spawner_release(sp);
     return -1;
 }
 
@@ -765,7 +776,6 @@ spawner_stop(struct spawner *sp, int grace_seconds)
 {
     struct child *ch, *next;
     int64_t deadline;
-    size_t i;
 
     if (sp == NULL)
         return;
@@ -810,16 +820,5 @@ spawner_stop(struct spawner *sp, int grace_seconds)
             close(ch->err_fd);
         child_free(ch);
     }
-    for (i = 0; sp->runner_names != NULL && sp->runner_names[i] != NULL;
-         i++) {
-        free(sp->runner_names[i]);
-        strv_free(sp->runner_argv[i]);
-    }
-    free(sp->runner_names);
-    free(sp->runner_argv);
-    free(sp->url);
-    free(sp->socket_path);
-    free(sp->session_dir);
-    pthread_mutex_destroy(&sp->lock);
-    free(sp);
+    spawner_release(sp);
 }

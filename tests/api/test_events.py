@@ -31,7 +31,8 @@ import time
 from urllib.parse import quote
 
 import colibri_test
-from colibri_test import Daemon, DaemonTestCase, wait_until
+from colibri_test import (Daemon, DaemonTestCase, SharedDaemonTestCase,
+                          wait_until)
 
 TIME_RE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$"
 FIXTURES = os.path.join(colibri_test.srcdir(), "tests", "fixtures", "pi")
@@ -588,25 +589,14 @@ class EventTestBase(DaemonTestCase):
 
 # --- streams on a shared daemon ------------------------------------------
 
-class StreamTests(EventTestBase):
+class StreamTests(EventTestBase, SharedDaemonTestCase):
     """A shared daemon with one-second heartbeats; nothing else writes to
     it while a test runs, so every event a stream shows is the test's."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon(["--sse-heartbeat", "1"])
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
+    daemon_args = ["--sse-heartbeat", "1"]
 
     def setUp(self):
         super().setUp()
-        self.assertTrue(self.d.running(), "the shared daemon died; log:\n"
-                        + self.d.log())
         self.closers = []
 
     def tearDown(self):
@@ -1205,23 +1195,9 @@ RPC_SETTLE = tr("working", "error", "stopReason error: 400 Invalid request: "
                 "mock refuses this prompt")
 
 
-class IngestTests(EventTestBase):
+class IngestTests(EventTestBase, SharedDaemonTestCase):
 
-    @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon(["--sse-heartbeat", "1"])
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
-
-    def setUp(self):
-        super().setUp()
-        self.assertTrue(self.d.running(), "the shared daemon died; log:\n"
-                        + self.d.log())
+    daemon_args = ["--sse-heartbeat", "1"]
 
     def state_events(self, c, n):
         return [e.json["data"] for e in c.next_events(n)]

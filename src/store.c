@@ -263,6 +263,18 @@ static const char *const migrations[] = {
     "ALTER TABLE agents ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE agents ADD COLUMN jail TEXT"
     "  CHECK (jail IS NULL OR json_valid(jail));",
+
+    /* 4 -> 5: sessions (one per agent run) -- placeholder, filled in */
+    "SELECT 1;",
+
+    /* 5 -> 6: metering (usage per model call) -- placeholder */
+    "SELECT 1;",
+
+    /* 6 -> 7: prompt prefixes by agent kind (drift) -- placeholder */
+    "SELECT 1;",
+
+    /* 7 -> 8: hosts that report their runtime manifest -- placeholder */
+    "SELECT 1;",
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

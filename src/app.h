@@ -13,6 +13,7 @@ struct metrics;
 struct skills;
 struct panes;
 struct spawner;
+struct sessions;
 
 struct app {
     const struct config *cfg;   /* borrowed */
@@ -21,6 +22,7 @@ struct app {
     struct skills *skills;      /* borrowed; may be NULL in unit tests */
     struct panes *panes;        /* borrowed; may be NULL in unit tests */
     struct spawner *spawner;    /* borrowed; NULL: no agents started */
+    struct sessions *sessions;  /* borrowed; NULL: no session logs */
     int64_t started_ms;
     int http_port;              /* the bound HTTP port (atomic; 0 until
                                  * known) */

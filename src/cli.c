@@ -622,6 +622,10 @@ run(const struct cli_options *o, const struct cli_endpoint *ep,
         return cli_events_follow(ep, cmd->args, o->json || cmd->json,
                                  stdout);
     }
+    if ((cmd->op->flags & OP_FOLLOW) &&
+        json_is_true(json_object_get(cmd->args, "follow")))
+        return cli_session_follow(ep, cmd->op, cmd->args,
+                                  o->json || cmd->json, stdout);
     if (cli_call(ep, cmd->op, cmd->args, &result, &err) < 0) {
         fprintf(stderr, "colibri: %s (%s)\n", err.detail, err.code);
         if (!strcmp(err.code, "unauthorized") && ep->url != NULL)
@@ -688,6 +692,14 @@ cli_main(int argc, char **argv)
         for (i = first + 1; i < argc; i++)
             if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
                 cli_help_stream_command(stdout, argv[first]);
+                return CLI_OK;
+            }
+    } else if (!strcmp(argv[first], "inventory")) {
+        /* A command of its own: the manifest is computed here. */
+        stream_cmd = 3;
+        for (i = first + 1; i < argc; i++)
+            if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+                cli_inventory_help(stdout);
                 return CLI_OK;
             }
     } else if (!strcmp(argv[first], "status") && (first + 1 == argc ||
@@ -761,6 +773,9 @@ cli_main(int argc, char **argv)
     else if (stream_cmd == 2)
         rc = cli_ingest_main(&ep, argc - first - 1, argv + first + 1,
                              o.json, STDIN_FILENO);
+    else if (stream_cmd == 3)
+        rc = cli_inventory_main(&ep, argc - first - 1, argv + first + 1,
+                                data_dir);
     else
         rc = run(&o, &ep, &cmd, status_view);
     curl_global_cleanup();

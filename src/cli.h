@@ -65,6 +65,12 @@ int cli_positionals(const struct op *op, const struct cli_shorthand *sh,
 /* The exit status for an error with this HTTP status and code. */
 int cli_exit_status(int status, const char *code);
 
+/* "session entries ID --follow" (cli_session.c): prints the entries as
+ * they come until the session has ended; the exit status. */
+struct cli_endpoint;
+int cli_session_follow(const struct cli_endpoint *ep, const struct op *op,
+                       json_t *args, int json, FILE *out);
+
 /* Help from the table: everything, one noun, one operation. */
 void cli_help_overview(FILE *out);
 int cli_help_noun(FILE *out, const char *noun);
@@ -73,6 +79,13 @@ void cli_help_op(FILE *out, const struct op *op,
 /* "events" or "ingest": the commands that are streams (cli_events.c);
  * "events" also lists the events.* operations. */
 void cli_help_stream_command(FILE *out, const char *name);
+
+/* "colibri inventory" (cli_inventory.c): this host's runtime manifest,
+ * computed locally; --report also sends it to the daemon. */
+struct cli_endpoint;
+void cli_inventory_help(FILE *out);
+int cli_inventory_main(const struct cli_endpoint *ep, int argc, char **argv,
+                       const char *data_dir);
 
 /* The whole program; returns the exit status. */
 int cli_main(int argc, char **argv);

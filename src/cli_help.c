@@ -313,6 +313,10 @@ cli_help_overview(FILE *out)
     wrap(out, "Forward pi JSON lines from stdin to the agent's glasspane "
          "([--batch N]): pi --mode json ... | colibri ingest --agent ID",
          HELP_COMMAND, HELP_COMMAND);
+    fprintf(out, "  %-*s", HELP_COMMAND - 2, "inventory [--report]");
+    wrap(out, "This host's runtime manifest as JSON (OS, CPUs, memory, "
+         "disk, runtimes on PATH, jails), computed here; --report sends it "
+         "to the daemon (host.report)", HELP_COMMAND, HELP_COMMAND);
     /* By noun, the nouns in the order the table first names them. */
     for (i = 0; i < ops_count; i++) {
         const char *dot = strchr(ops_table[i].name, '.');

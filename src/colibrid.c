@@ -24,6 +24,8 @@
 #include "ops.h"
 #include "panes.h"
 #include "reaper.h"
+#include "session.h"
+#include "prompt_build.h"
 #include "skills.h"
 #include "socket.h"
 #include "spawner.h"
@@ -108,10 +110,23 @@ log_login_link(struct http *http, const char *url)
     explicit_bzero(code, sizeof(code));
 }
 
+/* The glasspane's transitions go into the agent's session log. */
 static void
-panes_tick_cb(void *ctx)
+session_observe_cb(void *ctx, const char *agent, const char *from,
+                   const char *to, const char *reason)
 {
-    panes_tick(ctx);
+    sessions_note_state(ctx, agent, from, to, reason);
+}
+
+/* The reaper's once-a-second tick: glasspanes that settle by time,
+ * session followers' heartbeats and session retention. */
+static void
+daemon_tick_cb(void *ctx)
+{
+    struct app *app = ctx;
+
+    panes_tick(app->panes);
+    sessions_tick(app->sessions);
 }
 
 /* Event subscribers each hold a connection: lift the soft open-files
@@ -146,7 +161,9 @@ main(int argc, char **argv)
     struct panes *panes = NULL;
     struct spawner *spawner = NULL;
     struct spawner_options popts;
-    char *smoke = NULL, *sessions = NULL;
+    char *smoke = NULL;
+    struct sessions *sessions = NULL;
+    struct sessions_options ssopts;
     struct sse_options eopts;
     int64_t oldest = 0, newest = 0;
     struct skills *skills = NULL;
@@ -253,6 +270,19 @@ main(int argc, char **argv)
     app.skills = skills;
     panes_new(&panes, store);
     app.panes = panes;
+    /* Session logs: what a crash left open is closed before anything
+     * new can start. */
+    memset(&ssopts, 0, sizeof(ssopts));
+    ssopts.data_dir = cfg.data_dir;
+    ssopts.store = store;
+    ssopts.max_age_ms = (int64_t)cfg.session_max_age_days * 86400000;
+    ssopts.max_bytes = (int64_t)cfg.session_max_kb * 1024;
+    ssopts.heartbeat_seconds = cfg.sse_heartbeat;
+    ssopts.max_followers = LIMIT_SESSION_FOLLOWERS;
+    if (sessions_open(&sessions, &ssopts, &perr) < 0)
+        fatalx("%s", perr.detail);
+    app.sessions = sessions;
+    panes_set_observer(panes, session_observe_cb, sessions);
     app.started_ms = util_now_ms();
 
     memset(&hopts, 0, sizeof(hopts));
@@ -289,7 +319,7 @@ main(int argc, char **argv)
     if (reaper_start(&reaper, store, cfg.reap_interval, cfg.events_keep,
                      cfg.events_max_age) < 0)
         fatalx("cannot start the lease reaper");
-    reaper_set_tick(reaper, panes_tick_cb, panes);
+    reaper_set_tick(reaper, daemon_tick_cb, &app);
 
     public_url(&cfg, http_port(http), url, sizeof(url));
     memset(&popts, 0, sizeof(popts));
@@ -301,6 +331,8 @@ main(int argc, char **argv)
                                   JAIL_DEFAULT_JEXEC);
     popts.tools.jail = tool_path(cfg.jail_path, "COLIBRI_JAIL",
                                  JAIL_DEFAULT_JAIL);
+    popts.tools.jls = tool_path(cfg.jls_path, "COLIBRI_JLS",
+                                JAIL_DEFAULT_JLS);
     popts.tools.helper = tool_path(cfg.jail_helper_path,
                                    "COLIBRI_JAIL_HELPER",
                                    JAIL_DEFAULT_HELPER);
@@ -308,10 +340,11 @@ main(int argc, char **argv)
     popts.socket_path = cfg.socket_path;
     smoke = smoke_agent_path(argc > 0 ? argv[0] : NULL);
     popts.smoke_agent = smoke;
-    sessions = xasprintf("%s/sessions", cfg.data_dir);
-    popts.session_dir = sessions;
+    popts.sessions = sessions;
     popts.panes = panes;
     popts.store = store;
+    popts.prefix = prompt_spawn_prefix;
+    popts.prefix_ctx = &app;
     if (spawner_start(&spawner, &popts, err, sizeof(err)) < 0)
         fatalx("%s", err);
     app.spawner = spawner;
@@ -341,6 +374,8 @@ main(int argc, char **argv)
     log_info("%s received; finishing requests in flight",
              sig == SIGINT ? "SIGINT" : "SIGTERM");
 
+    /* Session followers end before the transport that holds them. */
+    sessions_follow_close(sessions);
     socket_stop(sock);
     http_stop(http);
     sse_free(sse);
@@ -348,8 +383,8 @@ main(int argc, char **argv)
      * glasspanes and the store its supervisor feeds. */
     spawner_stop(spawner, 3);
     free(smoke);
-    free(sessions);
     reaper_stop(reaper);
+    sessions_close(sessions);
     panes_free(panes);
     skills_close(skills);
     store_close(store);

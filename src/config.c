@@ -22,6 +22,7 @@
 
 #include "autoconf.h"
 #include "limits.h"
+#include "metering.h"
 #include "util.h"
 
 /* OPT_LIST: names, comma-separated in every source.  OPT_PATHS: paths,
@@ -50,12 +51,19 @@ enum {
     O_LISTEN, O_DATA_DIR, O_DB, O_SOCKET, O_SOCKET_GROUP, O_TLS_CERT,
     O_TLS_KEY, O_ALLOW_HOST, O_DURABILITY, O_THREADS, O_REAP_INTERVAL,
     O_DAEMON, O_DEBUG, O_SKILLS_PATH, O_EVENTS_KEEP, O_EVENTS_MAX_AGE,
+    O_SESSION_MAX_AGE, O_SESSION_MAX_KB,
     O_SSE_MAX, O_SSE_HEARTBEAT, O_HTTP_MEMORY, O_STATIC_DIR,
-    O_RUNNER, O_SPAWN_ENV_ALLOW, O_MDO_PATH, O_JEXEC_PATH, O_JAIL_PATH,
-    O_JAIL_HELPER_PATH, O_COUNT
+    O_RUNNER, O_SPAWN_ENV_ALLOW, O_MDO_PATH, O_JEXEC_PATH, O_JAIL_PATH, O_JLS_PATH,
+    O_JAIL_HELPER_PATH, O_SYSTEM_PROMPT, O_TOOL_NOTES,
+    O_PRICE, O_RUNTIME_TOOLS, O_COUNT
 };
 
 static const struct option_def options[O_COUNT] = {
+    [O_RUNTIME_TOOLS] = {"runtime-tools", 0, OPT_LIST, "NAME",
+        AT(runtime_tools), 0, 0,
+        "programs runtime.get looks for on PATH and asks for --version "
+        "(repeatable; comma list; default pi,node,npm,git,python3,claude,"
+        "codex,gh)"},
     [O_LISTEN] = {"listen", 'l', OPT_STRING, "HOST:PORT", AT(listen), 0, 0,
         "address to serve HTTP on; port 0 picks a free port "
         "(default 127.0.0.1:7700)"},
@@ -98,6 +106,14 @@ static const struct option_def options[O_COUNT] = {
     [O_EVENTS_MAX_AGE] = {"events-max-age", 0, OPT_INT, "SECONDS",
         AT(events_max_age), 60, 315360000,
         "events older than this are pruned (default 604800, a week)"},
+    [O_SESSION_MAX_AGE] = {"session-max-age-days", 0, OPT_INT, "DAYS",
+        AT(session_max_age_days), 0, 36500,
+        "session logs that ended longer ago are deleted, file and index "
+        "row (default 30; 0 keeps them)"},
+    [O_SESSION_MAX_KB] = {"session-max-kb", 0, OPT_INT, "KIB",
+        AT(session_max_kb), 0, 2147483647,
+        "the session logs' total size: beyond it the oldest ended ones "
+        "are deleted (default 1048576, 1 GiB; 0 = no limit)"},
     [O_SSE_MAX] = {"sse-max-subscribers", 0, OPT_INT, "N",
         AT(sse_max_subscribers), 1, 15000,
         "event stream subscribers at most; beyond, 503 (default 10000)"},
@@ -128,11 +144,28 @@ static const struct option_def options[O_COUNT] = {
         0, 0, "jexec(8) (default /usr/sbin/jexec; env COLIBRI_JEXEC too)"},
     [O_JAIL_PATH] = {"jail-path", 0, OPT_STRING, "FILE", AT(jail_path),
         0, 0, "jail(8) (default /usr/sbin/jail; env COLIBRI_JAIL too)"},
+    [O_JLS_PATH] = {"jls-path", 0, OPT_STRING, "FILE", AT(jls_path),
+        0, 0, "jls(8), to find leftover ephemeral jails and list jails "
+        "(default /usr/sbin/jls; env COLIBRI_JLS too)"},
     [O_JAIL_HELPER_PATH] = {"jail-helper-path", 0, OPT_STRING, "FILE",
         AT(jail_helper_path), 0, 0,
         "colibri-jail-helper for COLIBRI_JAIL_PRIV_MODE=helper (default "
         "/usr/local/libexec/colibri-jail-helper; env COLIBRI_JAIL_HELPER "
         "too)"},
+    [O_SYSTEM_PROMPT] = {"system-prompt", 0, OPT_PATHS, "KIND=FILE",
+        AT(system_prompts), 0, 0,
+        "the system prompt (region 1) of agents of KIND (a runner name) "
+        "(repeatable; ';'-separated in env); other kinds get a built-in "
+        "text"},
+    [O_TOOL_NOTES] = {"tool-notes", 0, OPT_STRING, "FILE", AT(tool_notes),
+        0, 0,
+        "tool notes for region 1 of every prompt (default: generated from "
+        "the operations table)"},
+    [O_PRICE] = {"price", 0, OPT_PATHS,
+        "MODEL=INPUT,OUTPUT,CACHE_READ,CACHE_WRITE", AT(prices), 0, 0,
+        "what a model's tokens cost, USD per million (repeatable; "
+        "';'-separated in env); MODEL '*' prices every other model; "
+        "metering reports the reported cost for models without a price"},
 };
 
 /* Non-option flags (actions). */
@@ -282,7 +315,9 @@ apply_value(struct config *cfg, int idx, const char *value,
 
         if (o->type == OPT_PATHS)
             seps = src == SRC_FLAG ? "" : src == SRC_ENV ? ":" : ",:";
-        if (idx == O_RUNNER)    /* argv templates: one per flag/line */
+        if (idx == O_RUNNER || idx == O_SYSTEM_PROMPT) /* one per line */
+            seps = src == SRC_ENV ? ";" : "";
+        if (idx == O_PRICE)     /* prices hold commas: one per line */
             seps = src == SRC_ENV ? ";" : "";
         if (seen[idx] < src) {
             list_free(*slot);
@@ -480,6 +515,8 @@ set_defaults(struct config *cfg, const char *argv0)
     cfg->reap_interval = 1;
     cfg->events_keep = 100000;
     cfg->events_max_age = 7 * 24 * 3600;
+    cfg->session_max_age_days = 30;
+    cfg->session_max_kb = 1024 * 1024;
     cfg->sse_max_subscribers = 10000;
     cfg->sse_heartbeat = 15;
     cfg->http_memory = 4096;
@@ -644,6 +681,7 @@ out:
 int
 config_check(const struct config *cfg, char *err, size_t errlen)
 {
+    struct metering_prices prices;
     struct stat st;
     size_t i;
 
@@ -657,6 +695,25 @@ config_check(const struct config *cfg, char *err, size_t errlen)
             return set_err(err, errlen, "--runner '%s': expected "
                            "NAME=PROGRAM [ARGS...]", cfg->runners[i]);
     }
+    for (i = 0; cfg->system_prompts && cfg->system_prompts[i]; i++) {
+        const char *sp = cfg->system_prompts[i], *eq = strchr(sp, '=');
+        size_t n = eq ? (size_t)(eq - sp) : 0;
+
+        if (n == 0 || n > 32 || strspn(sp, "abcdefghijklmnopqrstuvwxyz"
+                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n ||
+            sp[0] == '.' || sp[0] == '_' || sp[0] == '-' || eq[1] == '\0')
+            return set_err(err, errlen, "--system-prompt '%s': expected "
+                           "KIND=FILE", sp);
+        if (access(eq + 1, R_OK) < 0)
+            return set_err(err, errlen, "--system-prompt %s: %s", sp,
+                           strerror(errno));
+    }
+    if (cfg->tool_notes != NULL && access(cfg->tool_notes, R_OK) < 0)
+        return set_err(err, errlen, "--tool-notes %s: %s", cfg->tool_notes,
+                       strerror(errno));
+    if (metering_prices_parse(cfg->prices, &prices, err, errlen) < 0)
+        return -1;
+    metering_prices_free(&prices);
     if (cfg->tls_cert != NULL && access(cfg->tls_cert, R_OK) < 0)
         return set_err(err, errlen, "--tls-cert %s: %s", cfg->tls_cert,
                        strerror(errno));
@@ -716,6 +773,8 @@ config_print(const struct config *cfg, FILE *out)
     fprintf(out, "debug = %s\n", cfg->debug ? "yes" : "no");
     fprintf(out, "events-keep = %d\n", cfg->events_keep);
     fprintf(out, "events-max-age = %d\n", cfg->events_max_age);
+    fprintf(out, "session-max-age-days = %d\n", cfg->session_max_age_days);
+    fprintf(out, "session-max-kb = %d\n", cfg->session_max_kb);
     fprintf(out, "sse-max-subscribers = %d\n", cfg->sse_max_subscribers);
     fprintf(out, "sse-heartbeat = %d\n", cfg->sse_heartbeat);
     fprintf(out, "http-memory = %d\n", cfg->http_memory);
@@ -726,14 +785,28 @@ config_print(const struct config *cfg, FILE *out)
     for (i = 0; cfg->spawn_env_allow && cfg->spawn_env_allow[i]; i++)
         fprintf(out, "%s%s", i ? "," : "", cfg->spawn_env_allow[i]);
     fprintf(out, "\n");
+    if (cfg->runtime_tools) {
+        fprintf(out, "runtime-tools = ");
+        for (i = 0; cfg->runtime_tools[i]; i++)
+            fprintf(out, "%s%s", i ? "," : "", cfg->runtime_tools[i]);
+        fprintf(out, "\n");
+    }
     if (cfg->mdo_path)
         fprintf(out, "mdo-path = %s\n", cfg->mdo_path);
     if (cfg->jexec_path)
         fprintf(out, "jexec-path = %s\n", cfg->jexec_path);
     if (cfg->jail_path)
         fprintf(out, "jail-path = %s\n", cfg->jail_path);
+    if (cfg->jls_path)
+        fprintf(out, "jls-path = %s\n", cfg->jls_path);
     if (cfg->jail_helper_path)
         fprintf(out, "jail-helper-path = %s\n", cfg->jail_helper_path);
+    for (i = 0; cfg->system_prompts && cfg->system_prompts[i]; i++)
+        fprintf(out, "system-prompt = %s\n", cfg->system_prompts[i]);
+    if (cfg->tool_notes)
+        fprintf(out, "tool-notes = %s\n", cfg->tool_notes);
+    for (i = 0; cfg->prices && cfg->prices[i]; i++)
+        fprintf(out, "price = %s\n", cfg->prices[i]);
 }
 
 void
@@ -792,9 +865,14 @@ config_free(struct config *cfg)
     free(cfg->jexec_path);
     free(cfg->jail_path);
     free(cfg->jail_helper_path);
+    free(cfg->jls_path);
     list_free(cfg->runners);
     list_free(cfg->spawn_env_allow);
+    list_free(cfg->runtime_tools);
+    list_free(cfg->system_prompts);
+    free(cfg->tool_notes);
     list_free(cfg->allow_hosts);
     list_free(cfg->skills_paths);
+    list_free(cfg->prices);
     memset(cfg, 0, sizeof(*cfg));
 }

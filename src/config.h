@@ -39,6 +39,8 @@ struct config {
     int debug;
     int events_keep;            /* events kept for replay */
     int events_max_age;         /* seconds */
+    int session_max_age_days;   /* ended sessions kept; 0 = no limit */
+    int session_max_kb;         /* all session files; 0 = no limit */
     int sse_max_subscribers;
     int sse_heartbeat;          /* seconds */
     int http_memory;            /* bytes per HTTP connection */
@@ -49,6 +51,13 @@ struct config {
     char *jexec_path;
     char *jail_path;
     char *jail_helper_path;
+    char *jls_path;
+    char **runtime_tools;       /* NULL-terminated names runtime.get looks
+                                 * for, or NULL: the built-in list */
+    char **system_prompts;      /* NULL-terminated "KIND=FILE", or NULL */
+    char *tool_notes;           /* file of tool notes; NULL = generated */
+    char **prices;              /* NULL-terminated "MODEL=IN,OUT,CR,CW"
+                                 * (metering.h), or NULL */
 };
 
 enum config_action {

@@ -48,6 +48,13 @@ int op_agent_update(struct call *c);
 int op_agent_heartbeat(struct call *c);
 int op_agent_remove(struct call *c);
 
+/* op_runtime.c */
+int op_runtime_get(struct call *c);
+int op_host_report(struct call *c);
+int op_host_list(struct call *c);
+int op_host_get(struct call *c);
+int op_host_remove(struct call *c);
+
 /* op_skill.c */
 int op_skill_list(struct call *c);
 int op_skill_search(struct call *c);
@@ -55,5 +62,18 @@ int op_skill_rescan(struct call *c);
 int op_skill_get(struct call *c);
 int op_skill_file(struct call *c);
 int op_skill_put(struct call *c);
+
+/* op_session.c */
+int op_session_list(struct call *c);
+int op_session_get(struct call *c);
+int op_session_entries(struct call *c);
+
+/* op_prompt.c */
+int op_prompt_assemble(struct call *c);
+
+/* op_metering.c */
+int op_metering_record(struct call *c);
+int op_metering_list(struct call *c);
+int op_metering_summary(struct call *c);
 
 #endif

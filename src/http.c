@@ -32,6 +32,7 @@
 #include "metrics.h"
 #include "ops.h"
 #include "sse.h"
+#include "sse_session.h"
 #include "static.h"
 #include "util.h"
 
@@ -976,6 +977,53 @@ start_stream(struct http *h, struct MHD_Connection *con, struct request *r,
                   NULL, "%s", detail);
 }
 
+/*
+ * An OP_FOLLOW op (session.entries) becomes a stream when the client asks
+ * for one: ?follow=true, or Accept: text/event-stream without ?follow.  The resume point
+ * is ?after= or the Last-Event-ID a reconnecting EventSource sends.
+ */
+static int
+wants_follow(struct MHD_Connection *con, struct call *call)
+{
+    const char *accept = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+                                                     "Accept");
+
+    int follow = call_bool(call, "follow", -1);
+
+    if (follow >= 0)
+        return follow;          /* said explicitly: ?follow=false pages */
+    return accept != NULL && strstr(accept, "text/event-stream") != NULL;
+}
+
+static enum MHD_Result
+start_follow(struct http *h, struct MHD_Connection *con, struct request *r,
+             struct call *call)
+{
+    const char *header = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+                                                     "Last-Event-ID");
+    const char *after = call_str(call, "after");
+    long long offset = 0;
+
+    if (ops_validate(r->op, call->args, &call->err) < 0)
+        return respond_problem(con, r, &call->err, NULL);
+    if (h->app->sessions == NULL)
+        return refuse(con, r, 503, "sessions_unavailable", NULL,
+                      "session logs are not enabled");
+    if (after == NULL)
+        after = header;
+    if (after != NULL && util_parse_ll(after, 0, INT64_MAX, &offset) < 0)
+        return refuse(con, r, 400, "invalid_cursor", NULL,
+                      "'after' (or Last-Event-ID) must be a cursor the "
+                      "session gave");
+    if (sse_session_start(h->app->sessions, h->app->store, con,
+                          call_int(call, "id", 0), offset, r->id,
+                          &call->err) < 0)
+        return respond_problem(con, r, &call->err, NULL);
+    r->status = 200;
+    r->answered = 1;
+    return MHD_YES;
+}
+
 static enum MHD_Result
 final_call(struct http *h, struct MHD_Connection *con, struct request *r)
 {
@@ -994,6 +1042,9 @@ final_call(struct http *h, struct MHD_Connection *con, struct request *r)
     call.args = build_args(con, r, &call);
     if (call.args != NULL && (r->op->flags & OP_STREAM))
         ret = start_stream(h, con, r, &call);
+    else if (call.args != NULL && (r->op->flags & OP_FOLLOW) &&
+             wants_follow(con, &call))
+        ret = start_follow(h, con, r, &call);
     else if (call.args == NULL || ops_invoke(&call) < 0)
         ret = respond_problem(con, r, &call.err, NULL);
     else

@@ -75,6 +75,7 @@ jail_tools_default(struct jail_tools *tools)
     tools->jexec = JAIL_DEFAULT_JEXEC;
     tools->jail = JAIL_DEFAULT_JAIL;
     tools->helper = JAIL_DEFAULT_HELPER;
+    tools->jls = JAIL_DEFAULT_JLS;
 }
 
 int
@@ -320,6 +321,8 @@ check_config(const struct jail_config *cfg, char *err, size_t errlen)
         return -1;
     if (is_set(cfg->user) && jail_check_user(cfg->user, err, errlen) < 0)
         return -1;
+    if (is_set(cfg->tag) && jail_check_tag(cfg->tag, err, errlen) < 0)
+        return -1;
     if (!is_set(cfg->name) && !is_set(cfg->path)) {
         set_err(err, errlen, "jail ip4 or user given without a jail name "
                              "or path");
@@ -404,6 +407,8 @@ push_jail_form(struct argv_builder *ab, const struct jail_config *cfg,
             ab_push(ab, "-U");
             ab_push(ab, cfg->user);
         }
+        if (is_set(cfg->tag))
+            ab_pushf(ab, "name=%s", cfg->tag);
         ab_pushf(ab, "path=%s", cfg->path);
         if (is_set(cfg->ip4))
             ab_pushf(ab, "ip4.addr=%s", cfg->ip4);
@@ -523,9 +528,22 @@ jail_check_helper_argv(int argc, const char *const argv[],
         cfg.name = argv[i++];
         if (jail_check_name(cfg.name, err, errlen) < 0)
             return -1;
+    } else if (strcmp(form, "jail") == 0 && i < argc &&
+               strcmp(argv[i], "-r") == 0) {
+        /* Removing a leftover ephemeral jail: only one the spawner
+         * named, and nothing after the name. */
+        if (argc != 4) {
+            set_err(err, errlen, "jail -r: expected exactly one jail name");
+            return -1;
+        }
+        if (jail_check_tag(argv[3], err, errlen) < 0)
+            return -1;
+        return jail_remove_cmd(JAIL_PRIV_NONE, tools, argv[3], out, err,
+                               errlen);
     } else if (strcmp(form, "jail") == 0) {
         if (i >= argc || strcmp(argv[i], "-c") != 0) {
-            set_err(err, errlen, "jail: only 'jail -c' is allowed");
+            set_err(err, errlen, "jail: only 'jail -c' and 'jail -r' are "
+                                 "allowed");
             return -1;
         }
         i++;
@@ -536,6 +554,11 @@ jail_check_helper_argv(int argc, const char *const argv[],
             }
             cfg.user = argv[i + 1];
             i += 2;
+        }
+        if (i < argc && value_of(argv[i], "name") != NULL) {
+            cfg.tag = value_of(argv[i++], "name");
+            if (jail_check_tag(cfg.tag, err, errlen) < 0)
+                return -1;
         }
         if (i >= argc || value_of(argv[i], "path") == NULL) {
             set_err(err, errlen, "jail: expected path=...");
@@ -584,6 +607,88 @@ jail_check_helper_argv(int argc, const char *const argv[],
     if (rc < 0)
         return -1;
     *out = cmd;
+    return 0;
+}
+
+int
+jail_check_tag(const char *tag, char *err, size_t errlen)
+{
+    if (!is_set(tag) ||
+        strncmp(tag, JAIL_TAG_PREFIX, strlen(JAIL_TAG_PREFIX)) != 0 ||
+        tag[strlen(JAIL_TAG_PREFIX)] == '\0') {
+        set_err(err, errlen, "jail tag must start with '%s'",
+                JAIL_TAG_PREFIX);
+        return -1;
+    }
+    return jail_check_name(tag, err, errlen);
+}
+
+int
+jail_probe_cmd(const struct jail_tools *tools, const char *tag,
+               struct jail_cmd *out, char *err, size_t errlen)
+{
+    struct jail_tools defaults;
+    struct argv_builder ab = {0};
+
+    if (tools == NULL) {
+        jail_tools_default(&defaults);
+        tools = &defaults;
+    }
+    if (jail_check_tag(tag, err, errlen) < 0)
+        return -1;
+    if (!is_set(tools->jls) || tools->jls[0] != '/') {
+        set_err(err, errlen, "jls path must be absolute");
+        return -1;
+    }
+    ab_push(&ab, tools->jls);
+    ab_push(&ab, "-j");
+    ab_push(&ab, tag);
+    ab_push(&ab, "jid");
+    ab_finish(&ab, tools->jls, out);
+    return 0;
+}
+
+int
+jail_remove_cmd(enum jail_priv priv, const struct jail_tools *tools,
+                const char *tag, struct jail_cmd *out, char *err,
+                size_t errlen)
+{
+    struct jail_tools defaults;
+    struct argv_builder ab = {0};
+    const char *program;
+
+    if (tools == NULL) {
+        jail_tools_default(&defaults);
+        tools = &defaults;
+    }
+    if (jail_check_tag(tag, err, errlen) < 0)
+        return -1;
+    switch (priv) {
+    case JAIL_PRIV_MDO:
+        program = tools->mdo;
+        break;
+    case JAIL_PRIV_HELPER:
+        program = tools->helper;
+        break;
+    case JAIL_PRIV_NONE:
+        program = tools->jail;
+        break;
+    default:
+        set_err(err, errlen, "invalid jail privilege mode");
+        return -1;
+    }
+    if (!is_set(program) || program[0] != '/' ||
+        (priv != JAIL_PRIV_HELPER &&
+         (!is_set(tools->jail) || tools->jail[0] != '/'))) {
+        set_err(err, errlen, "jail tool path must be absolute");
+        return -1;
+    }
+    if (priv != JAIL_PRIV_NONE)
+        ab_push(&ab, program);
+    ab_push(&ab, priv == JAIL_PRIV_HELPER ? "jail" : tools->jail);
+    ab_push(&ab, "-r");
+    ab_push(&ab, tag);
+    ab_finish(&ab, program, out);
     return 0;
 }
 

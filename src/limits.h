@@ -50,5 +50,15 @@
 #define LIMIT_SKILL_SEARCH_MAX  100
 #define LIMIT_LOGIN_CODES       16              /* unused login codes kept */
 #define LIMIT_LOGIN_SESSIONS    256             /* dashboard sessions */
+#define LIMIT_HOSTS             1024            /* hosts host.report keeps */
+#define LIMIT_SESSION_FOLLOWERS 256             /* session.entries streams */
+#define LIMIT_METERING_NAME_CHARS 128           /* provider, model names */
+#define LIMIT_METERING_PRICES   256             /* --price lines */
+#define LIMIT_METERING_TOKENS   1000000000000LL /* tokens of one kind, one
+                                                 * call */
+#define LIMIT_METERING_METRIC_MODELS 256        /* models /metrics lists */
+
+#define LIMIT_PROMPT_FILE_BYTES (256 * 1024)    /* system prompt, tool notes */
+#define LIMIT_PROMPT_TAIL       256             /* messages in a tail */
 
 #endif

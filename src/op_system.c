@@ -15,6 +15,7 @@
 #include "handlers.h"
 #include "http.h"
 #include "metrics.h"
+#include "op_metering.h"
 #include "store.h"
 #include "util.h"
 
@@ -63,6 +64,10 @@ op_system_metrics(struct call *c)
                "# TYPE colibri_uptime_seconds gauge\n"
                "colibri_uptime_seconds %lld\n",
                (long long)((util_now_ms() - c->app->started_ms) / 1000));
+    if (metering_render_metrics(c->app, &out, &c->err) < 0) {
+        buf_free(&out);
+        return -1;
+    }
     c->text = out.data ? out.data : xstrdup("");
     c->content_type = "text/plain; version=0.0.4; charset=utf-8";
     return 0;

@@ -657,6 +657,8 @@ ops_describe(void)
             json_array_append_new(flags, json_string("text"));
         if (o->flags & OP_NDJSON)
             json_array_append_new(flags, json_string("ndjson"));
+        if (o->flags & OP_FOLLOW)
+            json_array_append_new(flags, json_string("follow"));
         json_array_append_new(list, json_pack(
             "{s:s, s:s?, s:s?, s:i, s:o, s:s, s:o}", "name", o->name,
             "method", o->method, "path", o->path ? path : NULL,

@@ -28,6 +28,10 @@ struct app;
 #define OP_TEXT     0x20        /* result is text (call.text), not JSON */
 #define OP_NDJSON   0x40        /* also takes an application/x-ndjson body,
                                  * handed over raw (call.raw) */
+#define OP_FOLLOW   0x80        /* answers a page, or over HTTP a stream
+                                 * (SSE) when the client asks for one
+                                 * (?follow=true, Accept:
+                                 * text/event-stream) */
 
 enum arg_type {
     ARG_STRING,

@@ -187,6 +187,42 @@ static const struct arg_spec agent_register_args[] = {
 
 static const struct arg_spec agent_id_args[] = {ARG_AGENT_ID, ARG_END};
 
+static const char *const session_states[] = {
+    "idle", "working", "blocked", "done", "error", "open", NULL
+};
+
+#define ARG_SESSION_ID \
+    {"id", ARG_INT, PATH, REQ, 1, INT64_MAX, 0, 0, NULL, "session id"}
+
+static const struct arg_spec session_list_args[] = {
+    {"agent", ARG_STRING, QUERY, ARG_SLUG, 1, LIMIT_AGENT_CHARS, 0, 0, NULL,
+     "only this agent's sessions"},
+    {"task", ARG_INT, QUERY, 0, 1, INT64_MAX, 0, 0, NULL,
+     "only sessions of runs for this task"},
+    {"state", ARG_STRING, QUERY, 0, 0, 0, 0, 0, session_states,
+     "only sessions that ended in this state, or 'open' ones"},
+    {"since", ARG_STRING, QUERY, 0, 1, 64, 0, 0, NULL,
+     "only sessions started at or after this time (RFC 3339)"},
+    {"until", ARG_STRING, QUERY, 0, 1, 64, 0, 0, NULL,
+     "only sessions started before this time (RFC 3339)"},
+    ARG_LIMIT,
+    {"after", ARG_STRING, QUERY, 0, 1, 32, 0, 0, NULL,
+     "cursor: the 'next' of the previous page"},
+    ARG_END
+};
+
+static const struct arg_spec session_id_args[] = {ARG_SESSION_ID, ARG_END};
+
+static const struct arg_spec session_entries_args[] = {
+    ARG_SESSION_ID,
+    {"after", ARG_STRING, QUERY, 0, 1, 32, 0, 0, NULL,
+     "cursor: the 'next' of the previous page (a byte offset)"},
+    ARG_LIMIT,
+    {"follow", ARG_BOOL, QUERY, 0, 0, 0, 0, 0, NULL,
+     "stream new entries as they are written (SSE only)"},
+    ARG_END
+};
+
 static const struct arg_spec agent_list_args[] = {
     {"state", ARG_STRING, QUERY, 0, 0, 0, 0, 0, agent_states,
      "only agents in this state"},
@@ -325,6 +361,123 @@ static const struct arg_spec agent_state_args[] = {
     ARG_END
 };
 
+static const struct arg_spec prompt_assemble_args[] = {
+    {"kind", ARG_STRING, BODY, REQ | ARG_SLUG, 1, 64, 0, 0, NULL,
+     "agent kind (a runner name): picks the system prompt"},
+    {"task", ARG_INT, BODY, 0, 1, INT64_MAX, 0, 0, NULL,
+     "the task of region 2 (none: region 2 is empty)"},
+    {"tail", ARG_ANY, BODY, 0, 0, 0, 0, 0, NULL,
+     "region 3: [{\"role\": \"user\"|\"assistant\"|\"tool\", "
+     "\"content\": \"...\"}]"},
+    {"session", ARG_INT, BODY, 0, 1, INT64_MAX, 0, 0, NULL,
+     "check the prefix against the one this session started with"},
+    ARG_END
+};
+
+static const char *const metering_sources[] = {"api", "probe", NULL};
+static const char *const metering_groups[] = {
+    "agent", "model", "session", "day", NULL
+};
+
+#define ARG_METERING_TOKENS(name, what) \
+    {name, ARG_INT, BODY, REQ, 0, LIMIT_METERING_TOKENS, 0, 0, NULL, what}
+#define ARG_METERING_FILTERS \
+    {"agent", ARG_STRING, QUERY, ARG_SLUG, 1, LIMIT_AGENT_CHARS, 0, 0, \
+     NULL, "only this agent's calls"}, \
+    {"model", ARG_STRING, QUERY, 0, 1, LIMIT_METERING_NAME_CHARS, 0, 0, \
+     NULL, "only this model's calls"}, \
+    {"since", ARG_STRING, QUERY, 0, 10, 40, 0, 0, NULL, \
+     "calls at or after this time (RFC 3339, or a date)"}, \
+    {"until", ARG_STRING, QUERY, 0, 10, 40, 0, 0, NULL, \
+     "calls before this time (RFC 3339, or a date)"}
+
+static const struct arg_spec metering_record_args[] = {
+    {"source", ARG_STRING, BODY, 0, 0, 0, 0, 0, metering_sources,
+     "who measured the call (default api)"},
+    {"provider", ARG_STRING, BODY, REQ, 1, LIMIT_METERING_NAME_CHARS, 0, 0,
+     NULL, "the provider that served the call (deepseek, openai, ...)"},
+    {"model", ARG_STRING, BODY, REQ, 1, LIMIT_METERING_NAME_CHARS, 0, 0,
+     NULL, "the model, as prices name it"},
+    {"agent", ARG_STRING, BODY, ARG_SLUG, 1, LIMIT_AGENT_CHARS, 0, 0, NULL,
+     "the agent that made the call"},
+    {"session", ARG_INT, BODY, 0, 1, INT64_MAX, 0, 0, NULL,
+     "its session (default: the agent's open session, if any)"},
+    ARG_METERING_TOKENS("input_tokens",
+                        "prompt tokens neither read from nor written to "
+                        "a cache"),
+    ARG_METERING_TOKENS("output_tokens", "completion tokens"),
+    ARG_METERING_TOKENS("cache_read_tokens",
+                        "prompt tokens served from a cache"),
+    ARG_METERING_TOKENS("cache_write_tokens",
+                        "prompt tokens written to a cache"),
+    {"cost", ARG_ANY, BODY, NULLABLE, 0, 0, 0, 0, NULL,
+     "USD the provider reported for the call (a number), or null"},
+    {"prefix_drift", ARG_BOOL, BODY, 0, 0, 0, 0, 0, NULL,
+     "the call's prompt prefix changed when it should not have"},
+    ARG_END
+};
+
+static const struct arg_spec metering_list_args[] = {
+    ARG_METERING_FILTERS,
+    {"session", ARG_INT, QUERY, 0, 1, INT64_MAX, 0, 0, NULL,
+     "only this session's calls"},
+    ARG_LIMIT,
+    {"after", ARG_STRING, QUERY, 0, 1, 32, 0, 0, NULL,
+     "cursor: the 'next' of the previous page"},
+    ARG_END
+};
+
+static const struct arg_spec metering_summary_args[] = {
+    {"group_by", ARG_STRING, QUERY, REQ, 0, 0, 0, 0, metering_groups,
+     "agent, model, session or day (UTC)"},
+    ARG_METERING_FILTERS,
+    {"limit", ARG_INT, QUERY, 0, 1, LIMIT_LIST_MAX, 0, 0, NULL,
+     "groups at most (default 100; the total covers all)"},
+    ARG_END
+};
+
+static const struct arg_spec runtime_get_args[] = {
+    {"fresh", ARG_BOOL, QUERY, 0, 0, 0, 0, 0, NULL,
+     "look for the runtimes and jails again now instead of using the "
+     "last minute's answer"},
+    ARG_END
+};
+
+/* host.report: the body is a manifest (runtime.h); its members are the
+ * arguments, so a typo in one is refused like any unknown argument. */
+static const struct arg_spec host_report_args[] = {
+    {"manifest_version", ARG_INT, BODY, 0, 1, 1, 0, 0, NULL,
+     "format of the manifest (1)"},
+    {"generated_at", ARG_STRING, BODY, 0, 1, 64, 0, 0, NULL,
+     "when the reporting host made it (RFC 3339)"},
+    {"host", ARG_ANY, BODY, REQ, 0, 0, 0, 0, NULL,
+     "host facts; host.name names the host"},
+    {"runtimes", ARG_ANY, BODY, 0, 0, 0, 0, 0, NULL,
+     "agent runtimes found on its PATH, with versions"},
+    {"runtimes_checked_at", ARG_STRING, BODY, 0, 1, 64, 0, 0, NULL,
+     "when the runtimes were looked for"},
+    {"jails", ARG_ANY, BODY, 0, 0, 0, 0, 0, NULL,
+     "its jails (FreeBSD), or null"},
+    {"colibri", ARG_ANY, BODY, 0, 0, 0, 0, 0, NULL,
+     "the reporting Colibri's role, version and uptime"},
+    ARG_END
+};
+
+static const struct arg_spec host_list_args[] = {
+    {"online", ARG_BOOL, QUERY, 0, 0, 0, 0, 0, NULL,
+     "only hosts that reported (true) or did not (false) in the last 5 "
+     "minutes"},
+    ARG_LIMIT,
+    {"after", ARG_STRING, QUERY, 0, 1, 255, 0, 0, NULL,
+     "cursor: the 'next' of the previous page"},
+    ARG_END
+};
+
+static const struct arg_spec host_get_args[] = {
+    {"name", ARG_STRING, PATH, REQ, 1, 255, 0, 0, NULL, "host name"},
+    ARG_END
+};
+
 const struct op ops_table[] = {
     {"system.health", "GET", "/api/v1/health", op_system_health,
      OP_OPEN, 200, "Is the daemon up and its store usable", no_args},
@@ -414,6 +567,22 @@ const struct op ops_table[] = {
      OP_WRITE, 204, "Remove an agent; the tasks it held go back to todo",
      agent_remove_args},
 
+    {"runtime.get", "GET", "/api/v1/runtime", op_runtime_get,
+     0, 200, "This host's runtime manifest: OS, CPUs, memory, load, disk, "
+     "agent runtimes on PATH, jails, Colibri's version and uptime",
+     runtime_get_args},
+    {"host.report", "POST", "/api/v1/hosts", op_host_report,
+     OP_WRITE, 200, "Another host pushes its runtime manifest (colibri "
+     "inventory --report)", host_report_args},
+    {"host.list", "GET", "/api/v1/hosts", op_host_list,
+     0, 200, "Hosts that reported their manifest, with last seen and "
+     "online", host_list_args},
+    {"host.get", "GET", "/api/v1/hosts/{name}", op_host_get,
+     0, 200, "One reported host and its manifest", host_get_args},
+    {"host.remove", "DELETE", "/api/v1/hosts/{name}", op_host_remove,
+     OP_WRITE, 204, "Forget a reported host (it reappears when it reports "
+     "again)", host_get_args},
+
     {"skill.list", "GET", "/api/v1/skills", op_skill_list,
      0, 200, "List skills by name, or the invalid ones with their reasons",
      skill_list_args},
@@ -430,6 +599,32 @@ const struct op ops_table[] = {
     {"skill.put", "PUT", "/api/v1/skills/{name}", op_skill_put,
      OP_WRITE, 200, "Create or replace a skill in the first writable root",
      skill_put_args},
+
+    {"session.list", "GET", "/api/v1/sessions", op_session_list,
+     0, 200, "Agent runs' session logs, newest first, with filters",
+     session_list_args},
+    {"session.get", "GET", "/api/v1/sessions/{id}", op_session_get,
+     0, 200, "One session: agent, task, times, size, final state",
+     session_id_args},
+    {"session.entries", "GET", "/api/v1/sessions/{id}/entries",
+     op_session_entries, OP_FOLLOW, 200, "A session's entries from a "
+     "cursor; followed live on SSE or the socket", session_entries_args},
+
+    {"prompt.assemble", "POST", "/api/v1/prompt/assemble",
+     op_prompt_assemble, OP_WRITE, 200, "The three prompt regions for an "
+     "agent kind and a task, with the SHA-256 of region 1 and of regions "
+     "1+2",
+     prompt_assemble_args},
+
+    {"metering.record", "POST", "/api/v1/metering", op_metering_record,
+     OP_WRITE, 201, "Record one model call's usage (the probe, or a "
+     "client that saw the provider's answer)", metering_record_args},
+    {"metering.list", "GET", "/api/v1/metering", op_metering_list,
+     0, 200, "Metered model calls, newest first", metering_list_args},
+    {"metering.summary", "GET", "/api/v1/metering/summary",
+     op_metering_summary, 0, 200, "Tokens, cache hit ratio, cost and "
+     "saving against uncached, by agent, model, session or day",
+     metering_summary_args},
 };
 
 const size_t ops_count = sizeof(ops_table) / sizeof(ops_table[0]);

@@ -15,6 +15,7 @@
 #include "glasspane.h"
 #include "limits.h"
 #include "log.h"
+#include "metering.h"
 #include "panes.h"
 #include "store.h"
 #include "util.h"
@@ -28,6 +29,8 @@ struct pane {
 
 struct panes {
     struct store *store;
+    panes_observer_fn observe;  /* or NULL */
+    void *observe_ctx;
     pthread_mutex_t lock;       /* the list */
     struct pane *list;
 };
@@ -35,6 +38,12 @@ struct panes {
 /* Transitions gathered during one batch. */
 struct tr_list {
     struct gp_transition *items;
+    size_t n, size;
+};
+
+/* Model-call usage gathered during one batch (metering.h). */
+struct usage_list {
+    struct metering_usage *items;
     size_t n, size;
 };
 
@@ -149,14 +158,23 @@ tr_reserve(struct tr_list *l, size_t more)
     l->items = xrealloc(l->items, l->size * sizeof(*l->items));
 }
 
+/* Feeds one event to the machine, and keeps its usage when it is the
+ * final record of a model call (metering_from_pi_event). */
 static void
 feed(struct pane *pane, const json_t *event, int64_t now,
-     struct tr_list *trs)
+     struct tr_list *trs, struct usage_list *usage)
 {
     tr_reserve(trs, GP_MAX_TRANSITIONS);
     trs->n += (size_t)glasspane_feed(pane->gp, event, now,
                                      trs->items + trs->n,
                                      GP_MAX_TRANSITIONS);
+    if (usage->n == usage->size) {
+        usage->size = usage->size ? usage->size * 2 : 4;
+        usage->items = xrealloc(usage->items,
+                                usage->size * sizeof(*usage->items));
+    }
+    if (metering_from_pi_event(event, &usage->items[usage->n]))
+        usage->n++;
 }
 
 /*
@@ -209,17 +227,18 @@ reject(json_t *rejected, size_t line, const char *code, const char *detail)
                                                   code, "detail", detail));
 }
 
-/* Commits the batch's transitions (or just marks the agent seen). */
+/* Commits the batch's transitions (or just marks the agent seen), and
+ * with them, in the same write, the usage of the model calls it held. */
 static int
 commit(struct panes *p, const char *agent, const struct tr_list *trs,
-       struct problem *err)
+       const struct usage_list *usage, struct problem *err)
 {
     struct agent_transition *t;
     json_t *doc = NULL;
     size_t i;
     int rc;
 
-    if (trs->n == 0) {
+    if (trs->n == 0 && (usage == NULL || usage->n == 0)) {
         rc = store_agent_heartbeat(p->store, agent, &doc, err);
         json_decref(doc);
         return rc;
@@ -232,9 +251,22 @@ commit(struct panes *p, const char *agent, const struct tr_list *trs,
         t[i].substate = trs->items[i].substate;
         t[i].truncated = trs->items[i].truncated;
     }
-    rc = store_agent_set_state(p->store, agent, t, trs->n, err);
+    if (usage != NULL && usage->n > 0)
+        rc = store_agent_ingest(p->store, agent, t, trs->n, usage->items,
+                                usage->n, err);
+    else
+        rc = store_agent_set_state(p->store, agent, t, trs->n, err);
+    for (i = 0; rc == 0 && p->observe != NULL && i < trs->n; i++)
+        p->observe(p->observe_ctx, agent, t[i].from, t[i].to, t[i].reason);
     free(t);
     return rc;
+}
+
+void
+panes_set_observer(struct panes *p, panes_observer_fn fn, void *ctx)
+{
+    p->observe = fn;
+    p->observe_ctx = ctx;
 }
 
 static json_t *
@@ -261,6 +293,7 @@ panes_ingest(struct panes *p, const char *agent, const char *text,
 {
     struct pane *pane = pane_lock(p, agent, err);
     struct tr_list trs = {NULL, 0, 0};
+    struct usage_list usage = {NULL, 0, 0};
     json_t *rejected = json_array();
     int64_t now = util_now_ms();
     size_t accepted = 0, nrejected = 0, line = 0, i;
@@ -308,7 +341,7 @@ panes_ingest(struct panes *p, const char *agent, const char *text,
                 json_decref(ev);
                 nrejected++;
             } else {
-                feed(pane, ev, now, &trs);
+                feed(pane, ev, now, &trs, &usage);
                 json_decref(ev);
                 accepted++;
             }
@@ -324,11 +357,11 @@ panes_ingest(struct panes *p, const char *agent, const char *text,
                 nrejected++;
                 continue;
             }
-            feed(pane, ev, now, &trs);
+            feed(pane, ev, now, &trs, &usage);
             accepted++;
         }
     }
-    if (commit(p, agent, &trs, err) < 0) {
+    if (commit(p, agent, &trs, &usage, err) < 0) {
         /* The machine moved but the store did not: forget the machine so
          * the next batch starts again from what was committed. */
         pthread_mutex_unlock(&pane->lock);
@@ -349,6 +382,7 @@ panes_ingest(struct panes *p, const char *agent, const char *text,
 out:
     json_decref(rejected);
     free(trs.items);
+    free(usage.items);
     return rc;
 }
 
@@ -384,7 +418,7 @@ panes_tick(struct panes *p)
             tr_reserve(&trs, GP_MAX_TRANSITIONS);
             trs.n = (size_t)glasspane_tick(pane->gp, now, trs.items,
                                            GP_MAX_TRANSITIONS);
-            if (trs.n > 0 && commit(p, due[i], &trs, &err) < 0)
+            if (trs.n > 0 && commit(p, due[i], &trs, NULL, &err) < 0)
                 log_warnx("panes: settling %s: %s", due[i], err.detail);
             pthread_mutex_unlock(&pane->lock);
         }
@@ -408,7 +442,7 @@ panes_exit(struct panes *p, const char *agent, int status,
     tr_reserve(&trs, GP_MAX_TRANSITIONS);
     trs.n = (size_t)glasspane_exit(pane->gp, status, util_now_ms(),
                                    trs.items, GP_MAX_TRANSITIONS);
-    if (trs.n > 0 && commit(p, agent, &trs, err) < 0) {
+    if (trs.n > 0 && commit(p, agent, &trs, NULL, err) < 0) {
         pthread_mutex_unlock(&pane->lock);
         panes_forget(p, agent);
         free(trs.items);

@@ -44,6 +44,14 @@ int panes_ingest(struct panes *p, const char *agent, const char *text,
 int panes_exit(struct panes *p, const char *agent, int status,
                const char **state, struct problem *err);
 
+/* Called after each committed transition of an agent (the session log
+ * annotates them); fn runs with that agent's pane locked, so calls for
+ * one agent come in order.  Set once at start-up, before ingestion. */
+typedef void (*panes_observer_fn)(void *ctx, const char *agent,
+                                  const char *from, const char *to,
+                                  const char *reason);
+void panes_set_observer(struct panes *p, panes_observer_fn fn, void *ctx);
+
 /* Settles what waits for time (a provisional agent_end). */
 void panes_tick(struct panes *p);
 

@@ -3,7 +3,8 @@
  * pi-style JSONL (pi --mode json) on stdout, so tests and demos can run
  * the spawner and the glasspane without a model.
  *
- *   colibri-smoke-agent [--scenario NAME] [--delay-ms N] [--ignore-term]
+ *   colibri-smoke-agent [--scenario NAME] [--delay-ms N] [--lines N]
+ *                       [--ignore-term]
  *
  * Scenarios (what the glasspane should conclude):
  *   ok          one text answer, stopReason "stop"            -> done
@@ -15,6 +16,12 @@
  *   hang        starts a turn and never finishes              (working)
  *   block       asks a confirm dialog and waits forever       (blocked)
  *   fork        leaves a setsid() grandchild, then hangs      (working)
+ *   orphan      leaves a setsid() grandchild (which hangs), then
+ *               answers like ok and exits 0                   -> done
+ *   chatty      exactly --lines N lines (default 1000, at least 6): a
+ *               turn streamed as N-6 text deltas, --delay-ms apart;
+ *               every line ends with "seq":K, K = 0..N-1, so a reader
+ *               can tell a lost or reordered line               -> done
  *
  * COLIBRI_AGENT_ID and COLIBRI_TASK_ID, when set, are echoed in a
  * "colibri" object on the session and agent_start events (unknown fields
@@ -44,7 +51,10 @@
 
 static long delay_ms;
 
+#define CHATTY_MIN_LINES 6      /* the fixed lines around the deltas */
+
 static void emit(const char *line);
+static void ids_member(char *ids, size_t len);
 static void pause_ms(long ms);
 static void json_string(const char *s, char *out, size_t outlen);
 static void emit_start(void);
@@ -54,6 +64,7 @@ static void emit_assistant(const char *text, const char *stop,
 static void emit_end(const char *stop, const char *error);
 static void on_term(int sig);
 static void hang(void);
+static void chatty(long lines);
 static void usage(void);
 
 static void
@@ -104,20 +115,29 @@ json_string(const char *s, char *out, size_t outlen)
     out[o] = '\0';
 }
 
-/* The session header and agent_start, carrying the injected ids. */
+/* "colibri":{"agent_id":..,"task_id":..} from the environment. */
 static void
-emit_start(void)
+ids_member(char *ids, size_t len)
 {
     const char *agent = getenv("COLIBRI_AGENT_ID");
     const char *task = getenv("COLIBRI_TASK_ID");
-    char a[256] = "null", t[256] = "null", ids[600], line[1024];
+    char a[256] = "null", t[256] = "null";
 
     if (agent != NULL)
         json_string(agent, a, sizeof(a));
     if (task != NULL)
         json_string(task, t, sizeof(t));
-    snprintf(ids, sizeof(ids), "\"colibri\":{\"agent_id\":%s,\"task_id\":%s}",
-             a, t);
+    snprintf(ids, len, "\"colibri\":{\"agent_id\":%s,\"task_id\":%s}", a,
+             t);
+}
+
+/* The session header and agent_start, carrying the injected ids. */
+static void
+emit_start(void)
+{
+    char ids[600], line[1024];
+
+    ids_member(ids, sizeof(ids));
     snprintf(line, sizeof(line),
              "{\"type\":\"session\",\"version\":3,\"id\":\"smoke-%ld\","
              "\"cwd\":\"/\",%s}", (long)getpid(), ids);
@@ -204,12 +224,59 @@ hang(void)
         pause();
 }
 
+/*
+ * The chatty scenario (benchmarks: many agents streaming at once): lines
+ * lines in all, each tagged with its sequence number as its last field
+ * (after "type", so the glasspane's fast path still sees the type first;
+ * unknown fields are ignored).  Six fixed lines frame lines - 6 deltas.
+ */
+static void
+chatty(long lines)
+{
+    char ids[600], line[1024];
+    long seq = 0, i;
+
+    ids_member(ids, sizeof(ids));
+    snprintf(line, sizeof(line),
+             "{\"type\":\"session\",\"version\":3,\"id\":\"smoke-%ld\","
+             "\"cwd\":\"/\",%s,\"seq\":%ld}", (long)getpid(), ids, seq++);
+    emit(line);
+    snprintf(line, sizeof(line), "{\"type\":\"agent_start\",%s,\"seq\":%ld}",
+             ids, seq++);
+    emit(line);
+    snprintf(line, sizeof(line), "{\"type\":\"turn_start\",\"seq\":%ld}",
+             seq++);
+    emit(line);
+    for (i = 0; i < lines - CHATTY_MIN_LINES; i++) {
+        snprintf(line, sizeof(line),
+                 "{\"type\":\"message_update\",\"assistantMessageEvent\":"
+                 "{\"type\":\"text_delta\",\"contentIndex\":0,\"delta\":"
+                 "\"chunk %ld \"},\"seq\":%ld}", i, seq++);
+        emit(line);
+    }
+    snprintf(line, sizeof(line),
+             "{\"type\":\"message_end\",\"message\":{\"role\":\"assistant\","
+             "\"content\":[{\"type\":\"text\",\"text\":\"chatty\"}],"
+             "\"provider\":\"smoke\",\"model\":\"smoke-1\",\"usage\":%s,"
+             "\"stopReason\":\"stop\"},\"seq\":%ld}", USAGE_ANSWER, seq++);
+    emit(line);
+    snprintf(line, sizeof(line),
+             "{\"type\":\"turn_end\",\"message\":{\"role\":\"assistant\","
+             "\"content\":[],\"stopReason\":\"stop\"},\"toolResults\":[],"
+             "\"seq\":%ld}", seq++);
+    emit(line);
+    snprintf(line, sizeof(line),
+             "{\"type\":\"agent_end\",\"messages\":[{\"role\":\"assistant\","
+             "\"content\":[],\"stopReason\":\"stop\"}],\"seq\":%ld}", seq++);
+    emit(line);
+}
+
 static void
 usage(void)
 {
     fputs("usage: colibri-smoke-agent [--scenario ok|tool|error|retry-fail|"
-          "slow|crash|hang|block|fork] [--delay-ms N] [--ignore-term]\n",
-          stderr);
+          "slow|crash|hang|block|fork|orphan|chatty] [--delay-ms N] "
+          "[--lines N] [--ignore-term]\n", stderr);
     exit(2);
 }
 
@@ -218,6 +285,7 @@ main(int argc, char **argv)
 {
     const char *scenario = "ok";
     int ignore_term = 0, i;
+    long lines = 1000;
     struct sigaction sa;
 
     for (i = 1; i < argc; i++) {
@@ -228,6 +296,12 @@ main(int argc, char **argv)
 
             delay_ms = strtol(argv[++i], &end, 10);
             if (*end != '\0' || delay_ms < 0 || delay_ms > 600000)
+                usage();
+        } else if (strcmp(argv[i], "--lines") == 0 && i + 1 < argc) {
+            char *end;
+
+            lines = strtol(argv[++i], &end, 10);
+            if (*end != '\0' || lines < CHATTY_MIN_LINES || lines > 10000000)
                 usage();
         } else if (strcmp(argv[i], "--ignore-term") == 0) {
             ignore_term = 1;
@@ -311,7 +385,10 @@ main(int argc, char **argv)
              "\"method\":\"confirm\",\"title\":\"Allow bash command?\","
              "\"message\":\"echo gated\",\"timeout\":600000}");
         hang();
-    } else if (strcmp(scenario, "fork") == 0) {
+    } else if (strcmp(scenario, "chatty") == 0) {
+        chatty(lines);
+    } else if (strcmp(scenario, "fork") == 0 ||
+               strcmp(scenario, "orphan") == 0) {
         pid_t pid = fork();
 
         if (pid == 0) {
@@ -327,7 +404,10 @@ main(int argc, char **argv)
         }
         emit_start();
         emit_user("Say hello");
-        hang();
+        if (strcmp(scenario, "fork") == 0)
+            hang();
+        emit_assistant("Hello from the smoke agent", "stop", NULL);
+        emit_end("stop", NULL);
     } else {
         fprintf(stderr, "colibri-smoke-agent: unknown scenario '%s'\n",
                 scenario);

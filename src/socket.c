@@ -37,6 +37,7 @@
 #include "limits.h"
 #include "log.h"
 #include "ops.h"
+#include "session.h"
 #include "socket.h"
 #include "store.h"
 #include "util.h"
@@ -169,6 +170,8 @@ write_all(struct conn *c, const char *data, size_t len)
 }
 
 static int serve_stream(struct conn *c,
+                        const struct socket_stream_request *req);
+static int serve_follow(struct conn *c,
                         const struct socket_stream_request *req);
 
 static int
@@ -422,6 +425,105 @@ stream_refuse(struct conn *c, json_t *id, int status, const char *code,
     return rc;
 }
 
+/* --- following a session (session.entries with follow) -------------- */
+
+static int
+follow_emit(void *ctx, const char *text, size_t len)
+{
+    return write_all(ctx, text, len);
+}
+
+/* Waits up to ms for the client to go or the daemon to stop: -1 then,
+ * else 0.  What the client sends is read and ignored. */
+static int
+follow_idle(void *ctx, int ms)
+{
+    struct conn *c = ctx;
+    struct pollfd pfd[2];
+    char sink[4096];
+    ssize_t n;
+
+    pfd[0].fd = c->peer->fd;
+    pfd[0].events = c->eof ? 0 : POLLIN;
+    pfd[1].fd = c->s->stop_pipe[0];
+    pfd[1].events = POLLIN;
+    pfd[0].revents = pfd[1].revents = 0;
+    if (poll(pfd, 2, ms) < 0)
+        return errno == EINTR ? 0 : -1;
+    if (pfd[1].revents != 0 || stopping(c->s))
+        return -1;
+    if (pfd[0].revents & (POLLHUP | POLLERR | POLLNVAL))
+        return -1;
+    if (pfd[0].revents & POLLIN) {
+        n = read(c->peer->fd, sink, sizeof(sink));
+        if (n == 0)
+            c->eof = 1;
+        else if (n < 0 && errno != EINTR && errno != EAGAIN &&
+                 errno != EWOULDBLOCK)
+            return -1;
+    }
+    return 0;
+}
+
+/*
+ * session.entries with follow=true: the answer line ({"following":true,
+ * "after":N}), then the session's entries as JSON lines as they are
+ * written, then an end line (sessions_follow_run).  Counts as one of the
+ * socket's streams.  0: refused (the connection goes on); -1: it ran.
+ */
+static int
+serve_follow(struct conn *c, const struct socket_stream_request *req)
+{
+    struct socket_server *s = c->s;
+    struct problem err = {0};
+    const char *after_s = json_string_value(json_object_get(req->args,
+                                                            "after"));
+    int64_t id = json_integer_value(json_object_get(req->args, "id"));
+    long long after = 0;
+    char *path = NULL, *line;
+    size_t len;
+    int full, rc;
+
+    if (s->app->sessions == NULL)
+        return stream_refuse(c, req->id, 503, "sessions_unavailable",
+                             "session logs are not enabled");
+    if (after_s != NULL && util_parse_ll(after_s, 0, INT64_MAX, &after) < 0)
+        return stream_refuse(c, req->id, 400, "invalid_cursor",
+                             "'after' must be the 'next' of a previous "
+                             "page");
+    if (sessions_follow_check(s->app->sessions, id, after, &path,
+                              &err) < 0) {
+        rc = stream_refuse(c, req->id, err.status, err.code, "%s",
+                           err.detail);
+        problem_clear(&err);
+        return rc;
+    }
+    pthread_mutex_lock(&s->lock);
+    full = s->subscribers >= LIMIT_SOCKET_SUBSCRIBERS;
+    if (!full)
+        s->subscribers++;
+    pthread_mutex_unlock(&s->lock);
+    if (full) {
+        free(path);
+        return stream_refuse(c, req->id, 503, "too_many_subscribers",
+                             "%d socket connections are streams already; "
+                             "try again later", LIMIT_SOCKET_SUBSCRIBERS);
+    }
+    line = socket_answer_line(req->id, json_pack("{s:b, s:I}", "following",
+                                                 1, "after",
+                                                 (json_int_t)after),
+                              NULL, &len);
+    if (write_all(c, line, len) == 0)
+        sessions_follow_run(s->app->sessions, id, path, after, follow_emit,
+                            follow_idle, c);
+    free(line);
+    free(path);
+    pthread_mutex_lock(&s->lock);
+    s->subscribers--;
+    pthread_mutex_unlock(&s->lock);
+    return -1;
+}
+
 /*
  * events.subscribe: the answer line, then the events, one JSON line each
  * (the bus's rendering), with the filters and resume rules of the SSE
@@ -444,6 +546,8 @@ serve_stream(struct conn *c, const struct socket_stream_request *req)
     size_t len;
     int reset = 0, full;
 
+    if (req->op->flags & OP_FOLLOW)
+        return serve_follow(c, req);
     if (strcmp(req->op->name, "events.subscribe") != 0)
         return stream_refuse(c, req->id, 501, "stream_unsupported",
                              "%s answers with a stream this socket does "

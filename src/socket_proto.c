@@ -270,13 +270,17 @@ socket_answer_stream(struct app *app, const char *line, size_t len,
         json_object_set_new(doc, "args", args);
     }
     /*
-     * A stream the socket serves (OP_STREAM | OP_LOCAL): checked like any
-     * request, then left to the listener.  Other streams (events.stream,
+     * A stream the socket serves (OP_STREAM | OP_LOCAL, or an OP_FOLLOW
+     * op asked to follow): checked like any request, then left to the
+     * listener.  Other streams (events.stream,
      * the SSE one) run their handler, which refuses and names the way to
      * stream here.
      */
-    if (stream != NULL && (op->flags & OP_STREAM) &&
-        (op->flags & OP_LOCAL)) {
+    if (stream != NULL && (((op->flags & OP_STREAM) &&
+                            (op->flags & OP_LOCAL)) ||
+                           ((op->flags & OP_FOLLOW) &&
+                            json_is_true(json_object_get(args,
+                                                         "follow"))))) {
         struct problem err = {0};
 
         if (ops_validate(op, args, &err) < 0) {

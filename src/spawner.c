@@ -37,6 +37,7 @@
 #include "src/limits.h"
 #include "src/log.h"
 #include "src/panes.h"
+#include "src/session.h"
 #include "src/store.h"
 #include "src/util.h"
 
@@ -150,8 +151,8 @@ spawner_release(struct spawner *sp)
     free(sp->runner_argv);
     free(sp->url);
     free(sp->socket_path);
-    free(sp->session_dir);
     pthread_mutex_destroy(&sp->lock);
+    pthread_cond_destroy(&sp->saved);
     free(sp);
 }
 
@@ -165,6 +166,7 @@ spawner_start(struct spawner **out, const struct spawner_options *o,
     char **argv;
 
     pthread_mutex_init(&sp->lock, NULL);
+    pthread_cond_init(&sp->saved, NULL);
     for (i = 0; o->runners != NULL && o->runners[i] != NULL; i++) {
         if (parse_runner(o->runners[i], &name, &argv) < 0) {
             snprintf(err, errlen, "--runner '%s': expected NAME=PROGRAM "
@@ -183,7 +185,9 @@ spawner_start(struct spawner **out, const struct spawner_options *o,
     sp->tools = o->tools;
     sp->url = xstrdup(o->url ? o->url : "");
     sp->socket_path = xstrdup(o->socket_path ? o->socket_path : "");
-    sp->session_dir = o->session_dir ? xstrdup(o->session_dir) : NULL;
+    sp->sessions = o->sessions;
+    sp->prefix = o->prefix;
+    sp->prefix_ctx = o->prefix_ctx;
     sp->panes = o->panes;
     sp->store = o->store;
     if (pipe2(sp->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -303,11 +307,33 @@ build_env(struct spawner *sp, struct child *ch, json_t *req_env,
     env_push(&env, &n, xasprintf("COLIBRI_AGENT_ID=%s", ch->agent));
     if (ch->task != NULL)
         env_push(&env, &n, xasprintf("COLIBRI_TASK_ID=%s", ch->task));
+    if (ch->prefix_env != NULL)
+        env_push(&env, &n, xasprintf("COLIBRI_PROMPT_PREFIX=%s",
+                                     ch->prefix_env));
     env_push(&env, &n, xasprintf("COLIBRI_URL=%s", sp->url));
     env_push(&env, &n, xasprintf("COLIBRI_SOCKET=%s", sp->socket_path));
+    if (ch->jail != NULL && ch->jail_priv == JAIL_PRIV_HELPER) {
+        /* The configured tools, for a helper that runs without privilege
+         * (tests); a setuid helper ignores them and uses its own. */
+        env_push(&env, &n, xasprintf("COLIBRI_JEXEC=%s", sp->tools.jexec));
+        env_push(&env, &n, xasprintf("COLIBRI_JAIL=%s", sp->tools.jail));
+    }
     strv_free(ch->env);
     ch->env = env;
     return 0;
+}
+
+/* Records the prefix hash a session starts with (logged on failure: the
+ * run goes on without it). */
+static void
+spawner_session_prefix(struct spawner *sp, int64_t session, const char *sha)
+{
+    struct problem err = {0};
+
+    if (store_session_set_prefix(sp->store, session, sha, &err) < 0)
+        log_warnx("spawner: session %lld: prefix not recorded: %s",
+                  (long long)session, err.detail);
+    problem_clear(&err);
 }
 
 /*
@@ -322,9 +348,9 @@ spawner_launch(struct spawner *sp, struct child *ch)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
-    sigset_t none, defaults;
     int outp[2] = {-1, -1}, errp[2] = {-1, -1};
     int rc;
+    int64_t sid = 0;
     pid_t pid;
 
     if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
@@ -340,21 +366,7 @@ spawner_launch(struct spawner *sp, struct child *ch)
 #endif
     if (ch->cwd != NULL)
         posix_spawn_file_actions_addchdir_np(&fa, ch->cwd);
-    posix_spawnattr_init(&at);
-    sigemptyset(&none);
-    sigemptyset(&defaults);
-    sigaddset(&defaults, SIGPIPE);
-    sigaddset(&defaults, SIGTERM);
-    sigaddset(&defaults, SIGINT);
-    sigaddset(&defaults, SIGHUP);
-    sigaddset(&defaults, SIGCHLD);
-    sigaddset(&defaults, SIGQUIT);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &defaults);
-    posix_spawnattr_setpgroup(&at, 0);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP |
-                                      POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
+    util_spawnattr_init(&at);
     rc = posix_spawnp(&pid, ch->cmd.program, &fa, &at, ch->cmd.argv,
                       ch->env);
     posix_spawn_file_actions_destroy(&fa);
@@ -377,24 +389,18 @@ spawner_launch(struct spawner *sp, struct child *ch)
     ch->sweep_until = 0;
     free(ch->session);
     ch->session = NULL;
-    if (sp->session_dir != NULL) {
-        char *dir = xasprintf("%s/%s", sp->session_dir, ch->agent);
-
-        if (util_mkdir_p(dir, 0700) == 0) {
-            char *note;
-
-            ch->session = xasprintf("%s/%lld-%ld.jsonl", dir,
-                                    (long long)util_now_ms(), (long)pid);
-            note = xasprintf("{\"colibri\":\"run_start\",\"pid\":%ld,"
-                             "\"runner\":\"%s\",\"restarts\":%d}\n",
-                             (long)pid, ch->runner, ch->restarts);
-            spawner_session_append(ch->session, note, strlen(note));
-            free(note);
-        } else {
-            log_warn("spawner: session directory %s", dir);
-        }
-        free(dir);
-    }
+    /* The run's session log: begun (file, spawn line, index row) before
+     * the supervisor can read a line of the run. */
+    if (sp->sessions != NULL)
+        sessions_begin(sp->sessions, ch->agent,
+                       ch->task ? strtoll(ch->task, NULL, 10) : -1,
+                       ch->runner, (long)pid, ch->restarts,
+                       ch->prefix_sha256[0] != '\0' ? &sid : NULL,
+                       &ch->session);
+    /* The prompt prefix the session starts with (drift is measured
+     * against it: store_prompt_observe). */
+    if (sid > 0)
+        spawner_session_prefix(sp, sid, ch->prefix_sha256);
     log_info("spawner: %s started (pid %ld, %s)", ch->agent, (long)pid,
              ch->cmd.program);
     spawner_wake(sp);
@@ -423,6 +429,8 @@ child_free(struct child *ch)
     strv_free(ch->env);
     free(ch->cwd);
     json_decref(ch->jail);
+    free(ch->jail_tag);
+    free(ch->prefix_env);
     free(ch->out);
     free(ch->session);
     free(ch);
@@ -442,10 +450,11 @@ arg_int(const json_t *args, const char *key, json_int_t def)
     return json_is_integer(v) ? json_integer_value(v) : def;
 }
 
-/* The argv for a spawn: the runner's template, then args, then the
+/* The argv for a spawn: the runner's template, then args, then extra
+ * (the prompt prefix's options, NULL-ended, may be NULL), then the
  * prompt. */
 static const char **
-spawn_argv(char **tmpl, const json_t *args)
+spawn_argv(char **tmpl, const json_t *args, char **extra_opts)
 {
     json_t *extra = json_object_get(args, "args");
     const char *prompt = obj_str(args, "prompt");
@@ -454,15 +463,67 @@ spawn_argv(char **tmpl, const json_t *args)
 
     while (tmpl[n] != NULL)
         n++;
-    v = xcalloc(n + json_array_size(extra) + 2, sizeof(*v));
+    for (i = 0; extra_opts != NULL && extra_opts[i] != NULL; i++)
+        ;
+    v = xcalloc(n + json_array_size(extra) + i + 2, sizeof(*v));
     for (i = 0; i < n; i++)
         v[k++] = tmpl[i];
     for (i = 0; i < json_array_size(extra); i++)
         v[k++] = json_string_value(json_array_get(extra, i));
+    for (i = 0; extra_opts != NULL && extra_opts[i] != NULL; i++)
+        v[k++] = extra_opts[i];
     if (prompt != NULL)
         v[k++] = prompt;
     v[k] = NULL;
     return v;
+}
+
+/*
+ * The prompt prefix of a spawn (spawner_options.prefix): a pi runner
+ * (its program's base name is "pi") gets --append-system-prompt FILE and
+ * one --skill DIR per catalog skill as options (*opts, new, NULL-ended);
+ * any other runner gets *env = FILE, for COLIBRI_PROMPT_PREFIX.
+ */
+static int
+spawn_prefix(struct spawner *sp, const char *runner, const char *program,
+             const json_t *args, char ***opts, char **env, char sha[65],
+             struct problem *err)
+{
+    const char *base = strrchr(program, '/');
+    char *file = NULL, **dirs = NULL, **v;
+    size_t n = 0, i, k = 0;
+
+    *opts = NULL;
+    *env = NULL;
+    sha[0] = '\0';
+    if (sp->prefix == NULL)
+        return 0;
+    if (sp->prefix(sp->prefix_ctx, runner, arg_int(args, "task_id", 0),
+                   &file, &dirs, sha, err) < 0)
+        return -1;
+    if (file == NULL) {
+        sha[0] = '\0';
+        strv_free(dirs);
+        return 0;
+    }
+    base = base != NULL ? base + 1 : program;
+    if (strcmp(base, "pi") != 0) {
+        *env = file;
+        strv_free(dirs);
+        return 0;
+    }
+    while (dirs != NULL && dirs[n] != NULL)
+        n++;
+    v = xcalloc(2 * n + 3, sizeof(*v));
+    v[k++] = xstrdup("--append-system-prompt");
+    v[k++] = file;
+    for (i = 0; i < n; i++) {
+        v[k++] = xstrdup("--skill");
+        v[k++] = dirs[i];
+    }
+    free(dirs);
+    *opts = v;
+    return 0;
 }
 
 int
@@ -476,6 +537,9 @@ spawner_spawn(struct spawner *sp, const json_t *args, json_t **result,
     json_t *fields, *agent_doc = NULL;
     struct jail_config jc = {0};
     struct jail_cmd cmd = {0};
+    enum jail_priv priv = JAIL_PRIV_NONE;
+    char *tag = NULL;
+    char **prefix_opts = NULL, *prefix_env = NULL, prefix_sha[65] = "";
     struct child *ch, tmp;
     char **tmpl, reason[256] = "";
     const char **argv;
@@ -517,14 +581,25 @@ spawner_spawn(struct spawner *sp, const json_t *args, json_t **result,
         jc.path = obj_str(jail, "path");
         jc.ip4 = obj_str(jail, "ip4");
         jc.user = obj_str(jail, "user");
+        /* An ephemeral jail gets a name, so that it can be found (and
+         * removed) if it outlives its command. */
+        if (jc.path != NULL && jc.path[0] != '\0' &&
+            (jc.name == NULL || jc.name[0] == '\0'))
+            jc.tag = tag = spawner_jail_tag();
     }
-    argv = spawn_argv(tmpl, args);
+    if (spawn_prefix(sp, runner, tmpl[0], args, &prefix_opts, &prefix_env,
+                     prefix_sha, err) < 0) {
+        free(tag);
+        return -1;
+    }
+    argv = spawn_argv(tmpl, args, prefix_opts);   /* borrows them */
     if (jail_config_wanted(&jc)) {
-        enum jail_priv priv;
-
         if (jail_priv_parse(getenv("COLIBRI_JAIL_PRIV_MODE"), &priv, reason,
                             sizeof(reason)) < 0) {
             free((void *)argv);
+            strv_free(prefix_opts);
+            free(tag);
+            free(prefix_env);
             return problem_set(err, 400, "invalid_jail", "%s", reason);
         }
         rc = jail_wrap(&jc, priv, &sp->tools, argv[0],
@@ -536,8 +611,12 @@ spawner_spawn(struct spawner *sp, const json_t *args, json_t **result,
                        sizeof(reason));
     }
     free((void *)argv);
-    if (rc < 0)
+    strv_free(prefix_opts);
+    if (rc < 0) {
+        free(tag);
+        free(prefix_env);
         return problem_set(err, 400, "invalid_jail", "%s", reason);
+    }
 
     /* The agent: registered now, or already known (and not running). */
     fields = json_pack("{s:s}", "kind", runner);
@@ -551,6 +630,8 @@ spawner_spawn(struct spawner *sp, const json_t *args, json_t **result,
         agent = xstrdup(id);
     } else if (rc < 0) {
         jail_cmd_free(&cmd);
+        free(tag);
+        free(prefix_env);
         return -1;
     } else {
         agent = xstrdup(obj_str(agent_doc, "id"));
@@ -567,6 +648,8 @@ spawner_spawn(struct spawner *sp, const json_t *args, json_t **result,
                     (long)ch->pid);
         free(agent);
         jail_cmd_free(&cmd);
+        free(tag);
+        free(prefix_env);
         return -1;
     }
     if (ch == NULL) {
@@ -586,8 +669,16 @@ spawner_spawn(struct spawner *sp, const json_t *args, json_t **result,
                    : NULL;
     jail_cmd_free(&ch->cmd);
     ch->cmd = cmd;
+    free(ch->jail_tag);
+    ch->jail_tag = tag;
+    ch->jail_priv = priv;
+    ch->jail_cleanup[0] = '\0';
     free(ch->cwd);
     ch->cwd = cwd ? xstrdup(cwd) : NULL;
+    free(ch->prefix_env);
+    ch->prefix_env = prefix_env;
+    prefix_env = NULL;
+    memcpy(ch->prefix_sha256, prefix_sha, sizeof(ch->prefix_sha256));
     json_decref(ch->jail);
     ch->jail = jail && json_is_object(jail) ? json_deep_copy(jail) : NULL;
     ch->exit_status = -1;
@@ -608,13 +699,22 @@ spawner_spawn(struct spawner *sp, const json_t *args, json_t **result,
     }
     *result = json_pack("{s:s, s:I}", "id", ch->agent, "pid",
                         (json_int_t)ch->pid);
-    /* Recorded before the lock is released, so that the supervisor's
-     * record of the exit (it needs the lock to reap) comes after. */
+    /* The launch record is written without the lock, so that the
+     * supervisor reads the run's first lines meanwhile (their ingestion
+     * may share its group commit); ch->saving makes the record of a
+     * quick exit wait for it (spawner_wait_saved).  The answer still
+     * waits for the commit. */
     {
         char *jt = spawner_jail_text(ch->jail);
+        pid_t pid = ch->pid;
 
-        spawner_save_process(sp, ch->agent, ch->pid, -1, 0, jt);
+        ch->saving++;
+        pthread_mutex_unlock(&sp->lock);
+        spawner_save_process(sp, ch->agent, pid, -1, 0, jt);
         free(jt);
+        pthread_mutex_lock(&sp->lock);
+        ch->saving--;
+        pthread_cond_broadcast(&sp->saved);
     }
     rc = 0;
 out:
@@ -642,6 +742,11 @@ describe(const struct child *ch)
                     "last_error", ch->last_error[0] ? ch->last_error : NULL,
                     "stderr", clean, "jail", ch->jail,
                     "session", ch->session);
+    if (ch->jail_tag != NULL)
+        json_object_set_new(doc, "jail_name", json_string(ch->jail_tag));
+    if (ch->jail_cleanup[0] != '\0')
+        json_object_set_new(doc, "jail_cleanup",
+                            json_string(ch->jail_cleanup));
     free(tail);
     free(clean);
     return doc;
@@ -709,6 +814,9 @@ spawner_restart(struct spawner *sp, const char *agent, json_t **result,
         pthread_mutex_lock(&sp->lock);
         running = ch->running;
         if (!running) {
+            /* The last launch record first (see spawner_spawn). */
+            while (ch->saving > 0)
+                pthread_cond_wait(&sp->saved, &sp->lock);
             ch->stopped = 0;
             ch->restarts = 0;
             ch->exit_status = -1;
@@ -759,6 +867,17 @@ spawner_describe(struct spawner *sp, const char *agent, json_t **result,
 }
 
 static int
+jail_checks_pending(struct spawner *sp)
+{
+    int n;
+
+    pthread_mutex_lock(&sp->lock);
+    n = spawner_jail_pending(sp);
+    pthread_mutex_unlock(&sp->lock);
+    return n;
+}
+
+static int
 any_running(struct spawner *sp)
 {
     struct child *ch;
@@ -801,6 +920,10 @@ spawner_stop(struct spawner *sp, int grace_seconds)
     deadline = spawner_mono_ms() + 2000;
     while (any_running(sp) && spawner_mono_ms() < deadline)
         usleep(20000);
+    /* Leftover ephemeral jails are removed before the daemon goes. */
+    deadline = spawner_mono_ms() + 3000;
+    while (jail_checks_pending(sp) && spawner_mono_ms() < deadline)
+        usleep(20000);
     pthread_mutex_lock(&sp->lock);
     sp->quit = 1;
     pthread_mutex_unlock(&sp->lock);
@@ -820,5 +943,6 @@ spawner_stop(struct spawner *sp, int grace_seconds)
             close(ch->err_fd);
         child_free(ch);
     }
+    spawner_jail_free(sp);
     spawner_release(sp);
 }

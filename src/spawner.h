@@ -17,6 +17,7 @@
 #ifndef COLIBRI_SPAWNER_H
 #define COLIBRI_SPAWNER_H
 
+#include <stdint.h>
 #include <jansson.h>
 
 #include "jail.h"
@@ -25,6 +26,7 @@
 struct spawner;
 struct panes;
 struct store;
+struct sessions;
 
 struct spawner_options {
     char **runners;             /* borrowed, NULL-ended "NAME=ARGV" */
@@ -33,9 +35,20 @@ struct spawner_options {
     const char *url;            /* COLIBRI_URL; borrowed */
     const char *socket_path;    /* COLIBRI_SOCKET; borrowed */
     const char *smoke_agent;    /* default "smoke" runner binary */
-    const char *session_dir;    /* session logs go under it; NULL: none */
+    struct sessions *sessions;  /* session logs (borrowed); NULL: none */
     struct panes *panes;        /* borrowed */
     struct store *store;        /* borrowed */
+    /*
+     * The prompt prefix of a spawn (prompt_spawn_prefix), or NULL: for a
+     * runner (kind) and a task (<= 0: none), 0 with *file NULL when none
+     * applies, else *file (new path of regions 1-2), *skill_dirs (new,
+     * NULL-ended) and the prefix hash.  A pi runner gets them as
+     * --append-system-prompt FILE and --skill DIR, others as
+     * COLIBRI_PROMPT_PREFIX=FILE.
+     */
+    int (*prefix)(void *ctx, const char *kind, int64_t task, char **file,
+                  char ***skill_dirs, char sha[65], struct problem *err);
+    void *prefix_ctx;
 };
 
 /* Starts the supervisor.  0, or -1 with a reason in err (a runner that

@@ -26,6 +26,7 @@
 
 #include "src/log.h"
 #include "src/panes.h"
+#include "src/session.h"
 #include "src/spawner.h"
 #include "src/spawner_impl.h"
 #include "src/store.h"
@@ -52,39 +53,6 @@ spawner_sigchld(int fd)
     sa.sa_handler = on_sigchld;
     sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
     sigaction(SIGCHLD, &sa, NULL);
-}
-
-/*
- * Appends len bytes to a session log: one append-only JSONL file per run
- * (the agent's raw stdout lines, plus Colibri's own annotations, which
- * carry a "colibri" key).  Opened per batch with O_APPEND, so a crash of
- * the daemon loses at most the batch in flight and never rewrites.
- */
-void
-spawner_session_append(const char *path, const char *text, size_t len)
-{
-    int fd;
-    ssize_t n;
-
-    if (path == NULL || len == 0)
-        return;
-    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        log_warn("spawner: session %s", path);
-        return;
-    }
-    while (len > 0) {
-        n = write(fd, text, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            log_warn("spawner: session %s", path);
-            break;
-        }
-        text += n;
-        len -= (size_t)n;
-    }
-    close(fd);
 }
 
 int64_t
@@ -216,6 +184,39 @@ adopted_pids(pid_t *out, size_t cap)
     return n;
 }
 
+/* The value of pid's environment variable prefix ("NAME=") into out: 0,
+ * or -1 when it has none (or it is longer than outlen - 1). */
+static int
+environ_get(pid_t pid, const char *prefix, char *out, size_t outlen)
+{
+    char path[64], env[65536];
+    size_t off = 0, pl = strlen(prefix);
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/%ld/environ", (long)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    n = read(fd, env, sizeof(env) - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    env[n] = '\0';
+    while (off < (size_t)n) {
+        size_t l = strlen(env + off);
+
+        if (l >= pl && memcmp(env + off, prefix, pl) == 0) {
+            if (l - pl >= outlen)
+                return -1;
+            memcpy(out, env + off + pl, l - pl + 1);
+            return 0;
+        }
+        off += l + 1;
+    }
+    return -1;
+}
+
 /* Does pid's environment hold entry ("NAME=value")? */
 static int
 environ_has(pid_t pid, const char *entry)
@@ -319,7 +320,6 @@ take_lines(struct child *ch, struct work **todo, int all)
     w->agent = xstrdup(ch->agent);
     w->text = xstrndup(ch->out, n);
     w->len = n;
-    w->session = ch->session ? xstrdup(ch->session) : NULL;
     memmove(ch->out, ch->out + n, ch->out_len - n);
     ch->out_len -= n;
     w->next = *todo;
@@ -408,6 +408,8 @@ reap(struct spawner *sp, struct work **todo)
     pid_t pid;
 
     while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        if (spawner_jail_reaped(sp, pid, st))
+            continue;           /* a step of an ephemeral jail's check */
         for (ch = sp->children; ch != NULL; ch = ch->next)
             if (ch->running && ch->pid == pid)
                 break;
@@ -426,18 +428,19 @@ reap(struct spawner *sp, struct work **todo)
             close(ch->err_fd);
         ch->out_fd = ch->err_fd = -1;
         ch->out_len = 0;
-        /* Whatever is left of its group, and what escaped it, goes. */
+        /* Whatever is left of its group goes now; what escaped it, in
+         * this tick's sweep (sweep_escaped), once the lines are in. */
         kill(-pid, SIGKILL);
-        spawner_signal_escaped(sp, ch->agent, SIGKILL);
         ch->kill_at = 0;
         ch->sweep_until = spawner_mono_ms() + SWEEP_MS;
+        ch->sweep_next = 0;
+        spawner_jail_ended(sp, ch);
         {
             struct work *w = xcalloc(1, sizeof(*w));
 
             w->agent = xstrdup(ch->agent);
             w->exited = 1;
             w->status = ch->exit_status;
-            w->session = ch->session ? xstrdup(ch->session) : NULL;
             w->pid = pid;
             w->restarts = ch->restarts;
             w->jail = spawner_jail_text(ch->jail);
@@ -518,25 +521,21 @@ do_work(struct spawner *sp, struct work *todo)
 
         next = w->next;
         if (w->text != NULL) {
-            spawner_session_append(w->session, w->text, w->len);
-            if (w->len > 0 && w->text[w->len - 1] != '\n')
-                spawner_session_append(w->session, "\n", 1);
+            sessions_append(sp->sessions, w->agent, w->text, w->len);
             if (panes_ingest(sp->panes, w->agent, w->text, w->len, NULL,
                              &report, &err) < 0)
                 log_warnx("spawner: %s: %s", w->agent, err.detail);
             json_decref(report);
         } else if (w->exited) {
-            char note[96];
-
-            snprintf(note, sizeof(note), "{\"colibri\":\"run_end\","
-                     "\"exit_status\":%d}\n", w->status);
-            spawner_session_append(w->session, note, strlen(note));
+            spawner_wait_saved(sp, w->agent);
             spawner_save_process(sp, w->agent, w->pid, w->status, w->restarts,
                          w->jail);
             if (panes_exit(sp->panes, w->agent, w->status, &state,
                            &err) < 0)
                 log_warnx("spawner: %s: %s", w->agent, err.detail);
             after_exit(sp, w->agent, w->status, state);
+            /* After after_exit: a give-up is annotated in this run. */
+            sessions_end(sp->sessions, w->agent, w->status, state);
         } else if (w->launched) {
             spawner_save_process(sp, w->agent, w->pid, -1, w->restarts, w->jail);
         }
@@ -544,9 +543,76 @@ do_work(struct spawner *sp, struct work *todo)
         free(w->agent);
         free(w->text);
         free(w->jail);
-        free(w->session);
         free(w);
     }
+}
+
+/*
+ * Hunts the escaped descendants of runs that ended less than SWEEP_MS
+ * ago: a pass when a run just ended (sweep_next 0) or SWEEP_EVERY_MS
+ * after the last, and each pass serves every run still hunted.  After
+ * the tick's work: the /proc reads are the slow part of a tick, and the
+ * lines a run wrote before it died should not wait for them.  On Linux
+ * a pass lists the daemon's children once and reads each untracked
+ * one's environment once (when many agents end together, a pass per run
+ * per tick was most of the supervisor's time).
+ */
+static void
+sweep_escaped(struct spawner *sp)
+{
+    struct child *ch;
+    int64_t now = spawner_mono_ms();
+    const char **due = NULL;
+    size_t ndue = 0;
+    int pass = 0;
+
+    pthread_mutex_lock(&sp->lock);
+    for (ch = sp->children; ch != NULL; ch = ch->next) {
+        if (ch->running || ch->sweep_until == 0)
+            continue;
+        if (now >= ch->sweep_until)
+            ch->sweep_until = 0;
+        else if (now >= ch->sweep_next)
+            pass = 1;
+    }
+    for (ch = sp->children; pass && ch != NULL; ch = ch->next) {
+        if (ch->running || ch->sweep_until == 0)
+            continue;
+        ch->sweep_next = now + SWEEP_EVERY_MS;
+        due = xrealloc(due, (ndue + 1) * sizeof(*due));
+        due[ndue++] = ch->agent;
+    }
+#ifdef __linux__
+    if (ndue > 0) {
+        pid_t pids[LIMIT_ADOPTED];
+        size_t n = adopted_pids(pids, LIMIT_ADOPTED), i, k;
+        char id[LIMIT_AGENT_CHARS + 1];
+
+        for (i = 0; i < n; i++) {
+            int tracked = 0;
+
+            for (ch = sp->children; ch != NULL && !tracked; ch = ch->next)
+                tracked = ch->running && ch->pid == pids[i];
+            if (tracked ||
+                environ_get(pids[i], "COLIBRI_AGENT_ID=", id, sizeof(id)) < 0)
+                continue;
+            for (k = 0; k < ndue; k++)
+                if (strcmp(due[k], id) == 0) {
+                    kill(pids[i], SIGKILL);
+                    break;
+                }
+        }
+    }
+#else
+    {
+        size_t k;
+
+        for (k = 0; k < ndue; k++)
+            spawner_signal_escaped(sp, due[k], SIGKILL);
+    }
+#endif
+    pthread_mutex_unlock(&sp->lock);
+    free(due);
 }
 
 void *
@@ -609,6 +675,7 @@ spawner_supervise(void *arg)
                 drain(who[i], &todo);
         reap(sp, &todo);
         now = spawner_mono_ms();
+        spawner_jail_tick(sp, now);
         for (ch = sp->children; ch != NULL; ch = ch->next) {
             if (ch->running && ch->kill_at != 0 && now >= ch->kill_at) {
                 log_info("spawner: %s did not stop in time: SIGKILL",
@@ -616,12 +683,6 @@ spawner_supervise(void *arg)
                 kill(-ch->pid, SIGKILL);
                 spawner_signal_escaped(sp, ch->agent, SIGKILL);
                 ch->kill_at = 0;
-            }
-            if (!ch->running && ch->sweep_until != 0) {
-                if (now < ch->sweep_until)
-                    spawner_signal_escaped(sp, ch->agent, SIGKILL);
-                else
-                    ch->sweep_until = 0;
             }
             if (!ch->running && !ch->stopped && ch->restart_at != 0 &&
                 now >= ch->restart_at) {
@@ -644,6 +705,7 @@ spawner_supervise(void *arg)
         }
         pthread_mutex_unlock(&sp->lock);
         do_work(sp, todo);
+        sweep_escaped(sp);
     }
     free(pfd);
     free(who);
@@ -651,9 +713,10 @@ spawner_supervise(void *arg)
 }
 
 /* Records pid, exit status, restarts and jail on the agent in the store.
- * The supervisor calls it without the lock; an API thread that just
- * launched a run calls it with the lock, to order it before the run's
- * exit (the store's writer never takes the spawner's lock). */
+ * Never ordered by the lock alone: agent.spawn writes a launch record
+ * without it (child->saving, which the exit record waits for), and
+ * agent.restart with it (the store's writer never takes the spawner's
+ * lock). */
 void
 spawner_save_process(struct spawner *sp, const char *agent, pid_t pid, int status,
              int restarts, const char *jail)
@@ -664,6 +727,18 @@ spawner_save_process(struct spawner *sp, const char *agent, pid_t pid, int statu
                                 restarts, jail, &err) < 0)
         log_warnx("spawner: %s: %s", agent, err.detail);
     problem_clear(&err);
+}
+
+void
+spawner_wait_saved(struct spawner *sp, const char *agent)
+{
+    struct child *ch;
+
+    pthread_mutex_lock(&sp->lock);
+    ch = spawner_find_child(sp, agent);
+    while (ch != NULL && ch->saving > 0)
+        pthread_cond_wait(&sp->saved, &sp->lock);
+    pthread_mutex_unlock(&sp->lock);
 }
 
 char *

@@ -53,6 +53,30 @@
     "tasks WHERE lease_holder = a.id AND status = 'in_progress' "           \
     "ORDER BY id)), a.pid, a.exit_status, a.restarts, a.jail"
 
+/* The columns of a session document, in the order store_session.c reads
+ * them. */
+/* The columns of a metering row, in the order store_metering.c reads
+ * them; the filter of its list and summary (?1 agent, ?2 model,
+ * ?3 session: NULL = any; ?4 since, ?5 until: always bound, so the time
+ * index serves a range); and the summary's sums per (group, model), since
+ * a price is per model. */
+#define METERING_ROW_COLS                                                   \
+    "id, time, agent, session_id, source, provider, model, input_tokens, "  \
+    "output_tokens, cache_read_tokens, cache_write_tokens, cost, "          \
+    "prefix_drift"
+#define METERING_FILTER                                                     \
+    " time >= ?4 AND time < ?5 AND (?1 IS NULL OR agent = ?1)"             \
+    " AND (?2 IS NULL OR model = ?2) AND (?3 IS NULL OR session_id = ?3)"
+#define METERING_SUM(key)                                                   \
+    "SELECT " key " AS k, model, count(*), sum(input_tokens),"              \
+    " sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens),"  \
+    " sum(cost), count(cost), sum(prefix_drift) FROM metering WHERE"        \
+    METERING_FILTER " GROUP BY k, model ORDER BY k, model"
+
+#define SESSION_DOC_COLS                                                    \
+    "id, agent, task_id, runner, path, started_at, ended_at, size, lines, " \
+    "state, exit_status, prefix_sha256"
+
 static const char *const statements[ST_COUNT] = {
     [ST_TASK_INSERT] =
         "INSERT INTO tasks(title, body, status, priority, labels, assignee,"
@@ -168,6 +192,106 @@ static const char *const statements[ST_COUNT] = {
         "DELETE FROM agent_transitions WHERE agent_id = ?1 AND seq <="
         " (SELECT seq FROM agent_transitions WHERE agent_id = ?1"
         "  ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+    [ST_SESSION_INSERT] =
+        "INSERT INTO sessions(agent, task_id, runner, path, started_at)"
+        " VALUES(?1, ?2, ?3, ?4, ?5)",
+    [ST_SESSION_END] =
+        "UPDATE sessions SET ended_at = ?2, size = ?3, lines = ?4,"
+        " state = ?5, exit_status = ?6 WHERE id = ?1 AND ended_at IS NULL",
+    [ST_SESSION_SELECT] =
+        "SELECT " SESSION_DOC_COLS " FROM sessions WHERE id = ?1",
+    [ST_SESSION_LIST] =
+        "SELECT " SESSION_DOC_COLS " FROM sessions WHERE id < ?1"
+        " AND (?2 IS NULL OR agent = ?2)"
+        " AND (?3 IS NULL OR task_id = ?3)"
+        " AND (?4 IS NULL OR (?4 = 'open' AND ended_at IS NULL)"
+        "      OR state = ?4)"
+        " AND (?5 IS NULL OR started_at >= ?5)"
+        " AND (?6 IS NULL OR started_at < ?6)"
+        " ORDER BY id DESC LIMIT ?7",
+    [ST_SESSION_OPEN_ALL] =
+        "SELECT id, path FROM sessions WHERE ended_at IS NULL ORDER BY id",
+    [ST_SESSION_EXPIRED] =
+        "SELECT id, path FROM sessions WHERE ended_at IS NOT NULL"
+        " AND ended_at < ?1 ORDER BY id LIMIT ?2",
+    [ST_SESSION_OLDEST] =
+        "SELECT id, path, size FROM sessions WHERE ended_at IS NOT NULL"
+        " ORDER BY id LIMIT ?1",
+    [ST_SESSION_TOTAL] =
+        "SELECT coalesce(sum(size), 0) FROM sessions",
+    [ST_SESSION_DELETE] =
+        "DELETE FROM sessions WHERE id = ?1 AND ended_at IS NOT NULL",
+    [ST_PREFIX_GET] =
+        "SELECT region1_sha256, inputs_sha256 FROM prompt_prefixes"
+        " WHERE kind = ?1",
+    [ST_PREFIX_PUT] =
+        "INSERT INTO prompt_prefixes(kind, region1_sha256, inputs_sha256,"
+        " first_seen, last_seen) VALUES(?1, ?2, ?3, ?4, ?4)"
+        " ON CONFLICT(kind) DO UPDATE SET region1_sha256 = ?2,"
+        " inputs_sha256 = ?3, last_seen = ?4",
+    [ST_SESSION_PREFIX_GET] =
+        "SELECT prefix_sha256 FROM sessions WHERE id = ?1",
+    [ST_SESSION_PREFIX_SET] =
+        "UPDATE sessions SET prefix_sha256 = ?2 WHERE id = ?1",
+    [ST_HOST_UPSERT] =
+        "INSERT INTO hosts(name, manifest, first_seen, reported_at,"
+        " last_seen) VALUES(?1, ?2, ?3, ?3, ?3)"
+        " ON CONFLICT(name) DO UPDATE SET manifest = ?2, reported_at = ?3,"
+        " last_seen = ?3, reports = reports + 1",
+    [ST_HOST_SELECT] =
+        "SELECT name, manifest, first_seen, reported_at, last_seen, reports"
+        " FROM hosts WHERE name = ?1",
+    [ST_HOST_LIST] =
+        "SELECT name, manifest, first_seen, reported_at, last_seen, reports"
+        " FROM hosts WHERE name > ?1"
+        " AND (?2 IS NULL OR (?2 = 1) = (last_seen >= ?3))"
+        " ORDER BY name LIMIT ?4",
+    [ST_HOST_COUNT] =
+        "SELECT count(*), EXISTS (SELECT 1 FROM hosts WHERE name = ?1)"
+        " FROM hosts",
+    [ST_HOST_DELETE] =
+        "DELETE FROM hosts WHERE name = ?1",
+    [ST_METERING_INSERT] =
+        "INSERT INTO metering(time, agent, session_id, source, provider,"
+        " model, input_tokens, output_tokens, cache_read_tokens,"
+        " cache_write_tokens, cost, prefix_drift)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    [ST_METERING_OPEN_SESSION] =
+        "SELECT id FROM sessions WHERE agent = ?1 AND ended_at IS NULL"
+        " ORDER BY started_at DESC, id DESC LIMIT 1",
+    [ST_METERING_SESSION_EXISTS] =
+        "SELECT 1 FROM sessions WHERE id = ?1",
+    [ST_METERING_DRIFT_TAKE] =
+        "DELETE FROM metering_drift WHERE session_id = ?1",
+    [ST_METERING_DRIFT_MARK] =
+        "INSERT OR REPLACE INTO metering_drift(session_id, time)"
+        " VALUES(?1, ?2)",
+    [ST_METERING_LIST] =
+        "SELECT " METERING_ROW_COLS " FROM metering WHERE id < ?6 AND"
+        METERING_FILTER " ORDER BY id DESC LIMIT ?7",
+    [ST_METERING_SUM_AGENT] = METERING_SUM("agent"),
+    [ST_METERING_SUM_MODEL] = METERING_SUM("model"),
+    [ST_METERING_SUM_SESSION] = METERING_SUM("session_id"),
+    [ST_METERING_SUM_DAY] =
+        METERING_SUM("strftime('%Y-%m-%d', time / 1000, 'unixepoch')"),
+    [ST_METERING_TOTALS_ADD] =
+        "INSERT INTO metering_totals(model, calls, input_tokens,"
+        " output_tokens, cache_read_tokens, cache_write_tokens, cost,"
+        " cost_n, prefix_drift) VALUES(coalesce(?1, ''), 1, ?2, ?3, ?4, ?5,"
+        " coalesce(?6, 0), ?6 IS NOT NULL, ?7)"
+        " ON CONFLICT(model) DO UPDATE SET calls = calls + 1,"
+        " input_tokens = input_tokens + excluded.input_tokens,"
+        " output_tokens = output_tokens + excluded.output_tokens,"
+        " cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,"
+        " cache_write_tokens = cache_write_tokens"
+        "  + excluded.cache_write_tokens,"
+        " cost = cost + excluded.cost, cost_n = cost_n + excluded.cost_n,"
+        " prefix_drift = prefix_drift + excluded.prefix_drift",
+    [ST_METERING_TOTALS] =
+        "SELECT nullif(model, '') AS k, nullif(model, ''), calls,"
+        " input_tokens, output_tokens, cache_read_tokens,"
+        " cache_write_tokens, cost, cost_n, prefix_drift"
+        " FROM metering_totals ORDER BY model",
     [ST_DEP_INSERT] =
         "INSERT OR IGNORE INTO task_deps(task_id, depends_on) VALUES(?1, ?2)",
     [ST_DEP_DELETE] =
@@ -264,17 +388,86 @@ static const char *const migrations[] = {
     "ALTER TABLE agents ADD COLUMN jail TEXT"
     "  CHECK (jail IS NULL OR json_valid(jail));",
 
-    /* 4 -> 5: sessions (one per agent run) -- placeholder, filled in */
-    "SELECT 1;",
+    /* 4 -> 5: sessions: one row per agent run, indexing its JSONL file
+     * (path relative to the data directory); ended_at NULL = open */
+    "CREATE TABLE sessions ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  agent TEXT NOT NULL,"
+    "  task_id INTEGER,"
+    "  runner TEXT,"
+    "  path TEXT NOT NULL,"
+    "  started_at INTEGER NOT NULL,"
+    "  ended_at INTEGER,"
+    "  size INTEGER NOT NULL DEFAULT 0,"
+    "  lines INTEGER NOT NULL DEFAULT 0,"
+    "  state TEXT,"
+    "  exit_status INTEGER,"
+    "  prefix_sha256 TEXT"
+    ");"
+    "CREATE INDEX sessions_agent ON sessions(agent, id);"
+    "CREATE INDEX sessions_task ON sessions(task_id) WHERE task_id IS NOT NULL;"
+    "CREATE INDEX sessions_open ON sessions(agent) WHERE ended_at IS NULL;"
+    "CREATE INDEX sessions_ended ON sessions(ended_at)"
+    "  WHERE ended_at IS NOT NULL;",
 
-    /* 5 -> 6: metering (usage per model call) -- placeholder */
-    "SELECT 1;",
+    /* 5 -> 6: metering: usage per model call (store_metering.c); a
+     * session's pending prefix drift flags its next call; lifetime
+     * totals per model, kept with each insert, for /metrics */
+    "CREATE TABLE metering ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  time INTEGER NOT NULL,"
+    "  agent TEXT,"
+    "  session_id INTEGER,"
+    "  source TEXT NOT NULL CHECK (source IN ('stream', 'probe', 'api')),"
+    "  provider TEXT,"
+    "  model TEXT,"
+    "  input_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  output_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  cache_read_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  cache_write_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  cost REAL,"
+    "  prefix_drift INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX metering_time ON metering(time);"
+    "CREATE INDEX metering_agent ON metering(agent, time);"
+    "CREATE INDEX metering_model ON metering(model, time);"
+    "CREATE INDEX metering_session ON metering(session_id);"
+    "CREATE TABLE metering_drift ("
+    "  session_id INTEGER PRIMARY KEY,"
+    "  time INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE metering_totals ("     /* per model, for /metrics */
+    "  model TEXT PRIMARY KEY,"          /* '' = none */
+    "  calls INTEGER NOT NULL,"
+    "  input_tokens INTEGER NOT NULL,"
+    "  output_tokens INTEGER NOT NULL,"
+    "  cache_read_tokens INTEGER NOT NULL,"
+    "  cache_write_tokens INTEGER NOT NULL,"
+    "  cost REAL NOT NULL,"              /* sum of the reported costs */
+    "  cost_n INTEGER NOT NULL,"         /* rows that reported one */
+    "  prefix_drift INTEGER NOT NULL"
+    ") WITHOUT ROWID;",
 
-    /* 6 -> 7: prompt prefixes by agent kind (drift) -- placeholder */
-    "SELECT 1;",
+    /* 6 -> 7: the region 1 hash last seen for each agent kind, and the
+     * hash of the inputs it was built from (drift, store_prompt.c) */
+    "CREATE TABLE prompt_prefixes ("
+    "  kind TEXT PRIMARY KEY,"
+    "  region1_sha256 TEXT NOT NULL,"
+    "  inputs_sha256 TEXT NOT NULL,"
+    "  first_seen INTEGER NOT NULL,"
+    "  last_seen INTEGER NOT NULL"
+    ") WITHOUT ROWID;",
 
-    /* 7 -> 8: hosts that report their runtime manifest -- placeholder */
-    "SELECT 1;",
+    /* 7 -> 8: hosts that report their runtime manifest (host.report,
+     * store_host.c); online is derived from last_seen, never stored */
+    "CREATE TABLE hosts ("
+    "  name TEXT PRIMARY KEY,"
+    "  manifest TEXT NOT NULL CHECK (json_valid(manifest)),"
+    "  first_seen INTEGER NOT NULL,"
+    "  reported_at INTEGER NOT NULL,"
+    "  last_seen INTEGER NOT NULL,"
+    "  reports INTEGER NOT NULL DEFAULT 1"
+    ") WITHOUT ROWID;",
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -224,8 +224,169 @@ int store_agent_state(struct store *s, const char *agent, int limit,
 /* Returns expired leases to todo; *count says how many. */
 int store_task_reap(struct store *s, int *count, struct problem *err);
 
+/*
+ * Sessions: one row per agent run, indexing its append-only JSONL file
+ * (docs/internals/sessions.md).  Documents are {"id","agent","task_id",
+ * "runner","started_at","ended_at","size","lines","state","exit_status",
+ * "prefix_sha256"}; start and end publish session.start / session.end.
+ */
+struct session_start {
+    const char *agent;
+    int64_t task_id;            /* < 0: none */
+    const char *runner;         /* or NULL */
+    const char *path;           /* relative to the data directory */
+    int64_t started_at;         /* ms */
+};
+int store_session_start(struct store *s, const struct session_start *in,
+                        int64_t *id, struct problem *err);
+
+struct session_end {
+    int64_t ended_at;           /* ms */
+    int64_t size, lines;
+    const char *state;          /* final glasspane state, or NULL */
+    int exit_status;            /* < 0: none */
+};
+/* Closes an open session (an ended one is left as it is: 0). */
+int store_session_end(struct store *s, int64_t id,
+                      const struct session_end *in, struct problem *err);
+/* *doc new; *path (new, may be NULL to skip) the file relative to the
+ * data directory.  404 session_not_found. */
+int store_session_get(struct store *s, int64_t id, json_t **doc,
+                      char **path, struct problem *err);
+
+struct session_filter {
+    const char *agent;
+    int64_t task;               /* < 0: any */
+    const char *state;          /* a glasspane state, "open", or NULL */
+    int64_t since, until;       /* started_at bounds in ms; < 0: none */
+    int64_t after;              /* cursor: ids below it; 0: from newest */
+    int limit;
+};
+/* {"items":[...],"next":"<id>"|null}, newest first. */
+int store_session_list(struct store *s, const struct session_filter *f,
+                       json_t **page, struct problem *err);
+/* The sessions still open: [{"id","path"}] (new). */
+int store_session_open_list(struct store *s, json_t **items,
+                            struct problem *err);
+/*
+ * Retention: deletes the rows of ended sessions that ended before
+ * ended_before (ms; < 0: no age limit), then the oldest ended ones while
+ * the sizes of all sessions add up to more than max_bytes (< 0: no
+ * limit).  Open sessions are never touched.  *paths (new, NULL-ended)
+ * are the files of the rows deleted, for the caller to unlink.
+ */
+int store_session_prune(struct store *s, int64_t ended_before,
+                        int64_t max_bytes, char ***paths, size_t *n,
+                        struct problem *err);
+
 /* Number of tasks per status (index enum task_status). */
 int store_task_counts(struct store *s, int64_t counts[TASK_STATUS_COUNT],
                       struct problem *err);
+
+/*
+ * Hosts (store_host.c): other hosts' runtime manifests (runtime.h).
+ * manifest is borrowed and already checked; the host's name is its
+ * host.name.  A document is {"name","online","first_seen","reported_at",
+ * "last_seen","reports","manifest"}; online = last seen within
+ * online_seconds of now, derived, never stored.  report publishes
+ * host.reported.
+ */
+int store_host_report(struct store *s, const json_t *manifest,
+                      int online_seconds, json_t **host,
+                      struct problem *err);
+int store_host_get(struct store *s, const char *name, int online_seconds,
+                   json_t **host, struct problem *err);
+/* {"items":[...],"next":"<name>"|null} by name; online -1 any, 0, 1. */
+int store_host_list(struct store *s, const char *after, int online,
+                    int online_seconds, int limit, json_t **page,
+                    struct problem *err);
+/* Forgets a host (it reports again as new); publishes host.removed. */
+int store_host_remove(struct store *s, const char *name,
+                      struct problem *err);
+
+/*
+ * Prompt prefixes (store_prompt.c, docs/internals/prompt.md): what an
+ * assembly produced, checked against what was seen before.  For the
+ * kind: a region 1 that changed while its inputs did not is drift (a
+ * determinism bug: event prompt.drift); changed inputs replace the row
+ * (event prompt.prefix).  With a session (> 0): the session's
+ * prefix_sha256 is set if it has none, and a different one is drift
+ * (prompt.drift, and the session's next metering row is flagged).
+ * *drift (may be NULL) counts the drifts found.  404 session_not_found.
+ */
+struct prompt_observation {
+    const char *kind;
+    const char *region1_sha256;
+    const char *inputs_sha256;
+    int64_t session;            /* <= 0: none */
+    const char *prefix_sha256;  /* regions 1 + 2, for the session */
+};
+int store_prompt_observe(struct store *s, const struct prompt_observation *o,
+                         int *drift, struct problem *err);
+/* Sets the prefix hash a session starts with (the spawner, at launch). */
+int store_session_set_prefix(struct store *s, int64_t session,
+                             const char *prefix_sha256, struct problem *err);
+
+/*
+ * Metering (store_metering.c, docs/internals/metering.md): one row per
+ * model call, {"id","time","agent","session_id","source","provider",
+ * "model","input_tokens","output_tokens","cache_read_tokens",
+ * "cache_write_tokens","cost","prefix_drift"}; each stored row publishes
+ * a metering event.
+ */
+struct metering_usage;
+struct metering_prices;
+struct metering_record {
+    const char *source;         /* "stream", "probe" or "api" */
+    const char *agent;          /* or NULL */
+    int64_t session;            /* > 0: that session (422 unknown_session
+                                 * when missing); 0: the agent's open
+                                 * session, if any; < 0: none */
+    const struct metering_usage *usage;     /* time 0 = now */
+    int prefix_drift;           /* 1: flagged by the caller */
+};
+int store_metering_record(struct store *s, const struct metering_record *r,
+                          json_t **row, struct problem *err);
+/*
+ * One ingestion batch of agent in one write: the glasspane transitions
+ * (as store_agent_set_state; n 0 only marks the agent seen) and a row
+ * (source "stream", the agent's open session) per usage.
+ */
+int store_agent_ingest(struct store *s, const char *agent,
+                       const struct agent_transition *t, size_t n,
+                       const struct metering_usage *u, size_t nu,
+                       struct problem *err);
+/* The next metering row of session (> 0) is flagged prefix_drift: its
+ * prompt prefix changed when it should not have. */
+int store_metering_flag_drift(struct store *s, int64_t session,
+                              struct problem *err);
+
+struct metering_filter {
+    const char *agent;
+    const char *model;
+    int64_t session;            /* < 0: any */
+    int64_t since, until;       /* time bounds in ms, until exclusive;
+                                 * < 0: none */
+    int64_t after;              /* cursor: ids below it; 0: from newest */
+    int limit;
+};
+/* {"items":[...],"next":"<id>"|null}, newest first. */
+int store_metering_list(struct store *s, const struct metering_filter *f,
+                        json_t **page, struct problem *err);
+/*
+ * {"group_by","items":[{"key",...}],"total":{...},"truncated"}: calls,
+ * tokens by kind, hit_ratio, cost, uncached_cost, saving, prefix_drift
+ * per group (agent, model, session or day), at most f->limit groups.
+ * Costs use prices where the model has one, else the reported cost.
+ */
+int store_metering_summary(struct store *s, const char *group_by,
+                           const struct metering_filter *f,
+                           const struct metering_prices *prices,
+                           json_t **out, struct problem *err);
+/* The same document grouped by model over every call ever metered, from
+ * totals kept with each insert (cheap at any size: /metrics). */
+int store_metering_totals(struct store *s, int limit,
+                          const struct metering_prices *prices, json_t **out,
+                          struct problem *err);
 
 #endif

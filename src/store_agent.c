@@ -622,6 +622,16 @@ out:
 }
 
 int
+store_agent_apply_state(struct store *s, struct conn *c, const char *agent,
+                        const struct agent_transition *t, size_t n,
+                        struct problem *err)
+{
+    struct state_ctx ctx = {agent, t, n};
+
+    return state_job(s, c, &ctx, err);
+}
+
+int
 store_agent_set_state(struct store *s, const char *agent,
                       const struct agent_transition *t, size_t n,
                       struct problem *err)

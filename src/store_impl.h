@@ -47,6 +47,36 @@ enum stmt_id {
     ST_DEP_DELETE,
     ST_DEP_REACHES,
     ST_AGENT_SET_PROCESS,
+    ST_HOST_UPSERT,
+    ST_HOST_SELECT,
+    ST_HOST_LIST,
+    ST_HOST_COUNT,
+    ST_HOST_DELETE,
+    ST_SESSION_INSERT,
+    ST_SESSION_END,
+    ST_SESSION_SELECT,
+    ST_SESSION_LIST,
+    ST_SESSION_OPEN_ALL,
+    ST_SESSION_EXPIRED,
+    ST_SESSION_OLDEST,
+    ST_SESSION_TOTAL,
+    ST_SESSION_DELETE,
+    ST_PREFIX_GET,              /* store_prompt.c */
+    ST_PREFIX_PUT,
+    ST_SESSION_PREFIX_GET,
+    ST_SESSION_PREFIX_SET,
+    ST_METERING_INSERT,         /* store_metering.c */
+    ST_METERING_OPEN_SESSION,
+    ST_METERING_SESSION_EXISTS,
+    ST_METERING_DRIFT_TAKE,
+    ST_METERING_DRIFT_MARK,
+    ST_METERING_LIST,
+    ST_METERING_SUM_AGENT,      /* the summary, by group_by */
+    ST_METERING_SUM_MODEL,
+    ST_METERING_SUM_SESSION,
+    ST_METERING_SUM_DAY,
+    ST_METERING_TOTALS_ADD,
+    ST_METERING_TOTALS,
     ST_COUNT
 };
 
@@ -106,6 +136,22 @@ int store_write(struct store *s,
 /* Marks a registered agent as seen now (no-op for an unknown one). */
 int store_agent_touch(struct conn *c, const char *agent, int64_t now,
                       struct problem *err);
+/* store_agent_set_state's step inside a running job (n may be 0: the
+ * agent is only marked seen); 404 for an unknown agent. */
+int store_agent_apply_state(struct store *s, struct conn *c,
+                            const char *agent,
+                            const struct agent_transition *t, size_t n,
+                            struct problem *err);
+/* Inserts one metering row for the running job (store_metering.c) and
+ * appends its metering event; *row (optional) gets the document (new). */
+struct metering_record;
+int store_metering_insert(struct store *s, struct conn *c,
+                          const struct metering_record *r, json_t **row,
+                          struct problem *err);
+/* Marks session's next metering row as made with a drifted prompt
+ * prefix (inside a running job). */
+int store_metering_drift(struct store *s, struct conn *c, int64_t session,
+                         struct problem *err);
 /* Returns a held task to todo (lease ended): the reaper's step, also used
  * when an agent is removed. */
 int store_task_return(struct store *s, struct conn *c, int64_t id,

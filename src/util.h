@@ -5,6 +5,7 @@
 #ifndef COLIBRI_UTIL_H
 #define COLIBRI_UTIL_H
 
+#include <spawn.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -82,5 +83,11 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void buf_reset(struct buf *b);
 void buf_free(struct buf *b);
+
+/* posix_spawnattr_init, then what every child of the daemon gets: its own
+ * process group, an empty signal mask, and default dispositions for the
+ * signals the daemon blocks or ignores (PIPE, TERM, INT, HUP, CHLD, QUIT),
+ * which a child would otherwise inherit.  posix_spawnattr_destroy after. */
+void util_spawnattr_init(posix_spawnattr_t *at);
 
 #endif

@@ -14,8 +14,8 @@ export class ApiError extends Error {
   }
 }
 
-export async function api(method, path, body) {
-  const headers = { Accept: 'application/json' };
+export async function api(method, path, body, extra) {
+  const headers = { Accept: 'application/json', ...(extra || {}) };
   if (method !== 'GET' && method !== 'HEAD') {
     headers['X-CSRF-Token'] = csrfToken();
   }
@@ -26,7 +26,8 @@ export async function api(method, path, body) {
   }
   const res = await fetch('/api/v1' + path, init);
   const type = res.headers.get('Content-Type') || '';
-  const doc = type.includes('json') ? await res.json() : null;
+  const doc = type.includes('json') ? await res.json().catch(() => null)
+    : null;
   if (!res.ok) throw new ApiError(res.status, doc);
   return doc;
 }
@@ -50,7 +51,11 @@ export function el(tag, attrs, ...kids) {
   const n = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === undefined || v === null || v === false) continue;
-    if (k === 'dataset') Object.assign(n.dataset, v);
+    if (k === 'dataset') {
+      for (const [dk, dv] of Object.entries(v)) {
+        if (dv !== undefined && dv !== null) n.dataset[dk] = dv;
+      }
+    }
     else if (k === 'text') n.textContent = v;
     else if (k.startsWith('on')) n.addEventListener(k.slice(2), v);
     else n.setAttribute(k, v === true ? '' : v);
@@ -74,4 +79,12 @@ export function duration(s) {
   if (s < 86400) return Math.floor(s / 3600) + 'h ' +
     Math.floor((s % 3600) / 60) + 'm';
   return Math.floor(s / 86400) + 'd ' + Math.floor((s % 86400) / 3600) + 'h';
+}
+
+// An RFC 3339 time as the reader's local date and time (the title of the
+// element keeps the exact UTC value).
+export function when(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  return isNaN(d) ? iso : d.toLocaleString();
 }

@@ -12,7 +12,7 @@
 #include "src/jail.h"
 
 static const struct jail_tools tools = {
-    "/t/mdo", "/t/jexec", "/t/jail", "/t/helper",
+    "/t/mdo", "/t/jexec", "/t/jail", "/t/helper", "/t/jls",
 };
 
 static const char *const agent_argv[] = {
@@ -58,7 +58,7 @@ expect_refused(const struct jail_config *cfg, enum jail_priv priv,
 START_TEST(no_jail_leaves_argv_unchanged)
 {
     struct jail_config empty = {0};
-    struct jail_config blank = {"", "", "", ""};
+    struct jail_config blank = {"", "", "", "", ""};
     struct jail_cmd cmd;
     char err[256];
 
@@ -236,7 +236,7 @@ END_TEST
 
 START_TEST(relative_tools_refused)
 {
-    struct jail_tools rel = {"mdo", "jexec", "/t/jail", "helper"};
+    struct jail_tools rel = {"mdo", "jexec", "/t/jail", "helper", "/t/jls"};
     struct jail_config name = {.name = "agents"};
     struct jail_cmd cmd = {0};
     char err[256];
@@ -463,6 +463,9 @@ START_TEST(helper_accepts_what_wrap_produces)
         {.path = "/jails/a", .ip4 = "10.0.0.2"},
         {.path = "/jails/a", .ip4 = "10.0.0.2", .user = "u"},
         {.path = "/", .user = "u"},
+        {.path = "/jails/a", .tag = "colibri-0a1b2c"},
+        {.path = "/jails/a", .ip4 = "10.0.0.2", .user = "u",
+         .tag = "colibri-0a1b2c"},
     };
     size_t k;
 
@@ -529,11 +532,20 @@ START_TEST(helper_refuses_everything_else)
     helper_refuses("-U needs", "h", "jexec", "-U", NULL);
     helper_refuses("jail user", "h", "jexec", "-U", "-x", "j", "sh", NULL);
     helper_refuses("command", "h", "jexec", "j", "-sh", NULL);
-    helper_refuses("only 'jail -c'", "h", "jail", "-r", "j", NULL);
+    helper_refuses("tag must start", "h", "jail", "-r", "j", NULL);
+    helper_refuses("tag must start", "h", "jail", "-r", "colibri-", NULL);
+    helper_refuses("exactly one", "h", "jail", "-r", NULL);
+    helper_refuses("exactly one", "h", "jail", "-r", "colibri-a", "x",
+                   NULL);
+    helper_refuses("jail name", "h", "jail", "-r", "colibri-a b", NULL);
+    helper_refuses("only 'jail -c' and 'jail -r'", "h", "jail", "-m",
+                   "colibri-a", NULL);
     helper_refuses("only 'jail -c'", "h", "jail", "path=/j",
                    "command=/bin/sh", NULL);
-    helper_refuses("expected path", "h", "jail", "-c", "name=x",
+    helper_refuses("tag must start", "h", "jail", "-c", "name=x",
                    "path=/j", "command=/bin/sh", NULL);
+    helper_refuses("expected command", "h", "jail", "-c", "path=/j",
+                   "name=colibri-a", "command=/bin/sh", NULL);
     helper_refuses("expected path", "h", "jail", "-c", NULL);
     helper_refuses("absolute", "h", "jail", "-c", "path=j",
                    "command=/bin/sh", NULL);
@@ -554,6 +566,113 @@ START_TEST(helper_refuses_everything_else)
                    NULL);
     helper_refuses("jail user", "h", "jail", "-c", "-U", "a b", "path=/j",
                    "command=/bin/sh", NULL);
+}
+END_TEST
+
+START_TEST(path_with_tag_names_the_jail)
+{
+    struct jail_config cfg = {.path = "/j", .tag = "colibri-00ff"};
+    struct jail_config user = {.path = "/j", .ip4 = "10.0.0.2", .user = "u",
+                               .tag = "colibri-00ff"};
+    struct jail_config named = {.name = "agents", .path = "/j",
+                                .tag = "colibri-00ff"};
+    struct jail_cmd cmd;
+    char err[256];
+
+    ck_assert_int_eq(jail_wrap(&cfg, JAIL_PRIV_NONE, &tools, "/bin/pi",
+                               agent_argv, &cmd, err, sizeof(err)), 0);
+    expect_cmd(&cmd, "/t/jail", "/t/jail", "-c", "name=colibri-00ff",
+               "path=/j", "command=/bin/pi", "--mode", "json", "-p",
+               "hello world", NULL);
+    jail_cmd_free(&cmd);
+    ck_assert_int_eq(jail_wrap(&user, JAIL_PRIV_MDO, &tools, "/bin/pi",
+                               agent_argv, &cmd, err, sizeof(err)), 0);
+    expect_cmd(&cmd, "/t/mdo", "/t/mdo", "/t/jail", "-c", "-U", "u",
+               "name=colibri-00ff", "path=/j", "ip4.addr=10.0.0.2",
+               "command=/bin/pi", "--mode", "json", "-p", "hello world",
+               NULL);
+    jail_cmd_free(&cmd);
+    /* The name form enters a persistent jail: the tag plays no part. */
+    ck_assert_int_eq(jail_wrap(&named, JAIL_PRIV_NONE, &tools, "/bin/pi",
+                               agent_argv, &cmd, err, sizeof(err)), 0);
+    expect_cmd(&cmd, "/t/jexec", "/t/jexec", "agents", "/bin/pi", "--mode",
+               "json", "-p", "hello world", NULL);
+    jail_cmd_free(&cmd);
+}
+END_TEST
+
+START_TEST(bad_tags_refused)
+{
+    static const char *const bad[] = {
+        "x", "colibri-", "colibri", "colibri-a b", "colibri-a..b",
+        "Colibri-a", "-colibri-a",
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct jail_config cfg = {.path = "/j", .tag = bad[i]};
+        struct jail_cmd cmd = {0};
+        char err[256] = "";
+
+        expect_refused(&cfg, JAIL_PRIV_NONE, "/bin/pi", "jail");
+        ck_assert_int_eq(jail_probe_cmd(&tools, bad[i], &cmd, err,
+                                        sizeof(err)), -1);
+        ck_assert_int_eq(jail_remove_cmd(JAIL_PRIV_MDO, &tools, bad[i], &cmd,
+                                         err, sizeof(err)), -1);
+        ck_assert_ptr_null(cmd.program);
+    }
+}
+END_TEST
+
+START_TEST(probe_and_remove_commands)
+{
+    struct jail_tools rel = tools;
+    struct jail_cmd cmd;
+    char err[256];
+
+    ck_assert_int_eq(jail_probe_cmd(&tools, "colibri-ab", &cmd, err,
+                                    sizeof(err)), 0);
+    expect_cmd(&cmd, "/t/jls", "/t/jls", "-j", "colibri-ab", "jid", NULL);
+    jail_cmd_free(&cmd);
+    ck_assert_int_eq(jail_probe_cmd(NULL, "colibri-ab", &cmd, err,
+                                    sizeof(err)), 0);
+    expect_cmd(&cmd, JAIL_DEFAULT_JLS, JAIL_DEFAULT_JLS, "-j", "colibri-ab",
+               "jid", NULL);
+    jail_cmd_free(&cmd);
+    ck_assert_int_eq(jail_remove_cmd(JAIL_PRIV_MDO, &tools, "colibri-ab",
+                                     &cmd, err, sizeof(err)), 0);
+    expect_cmd(&cmd, "/t/mdo", "/t/mdo", "/t/jail", "-r", "colibri-ab",
+               NULL);
+    jail_cmd_free(&cmd);
+    ck_assert_int_eq(jail_remove_cmd(JAIL_PRIV_HELPER, &tools, "colibri-ab",
+                                     &cmd, err, sizeof(err)), 0);
+    expect_cmd(&cmd, "/t/helper", "/t/helper", "jail", "-r", "colibri-ab",
+               NULL);
+    jail_cmd_free(&cmd);
+    ck_assert_int_eq(jail_remove_cmd(JAIL_PRIV_NONE, &tools, "colibri-ab",
+                                     &cmd, err, sizeof(err)), 0);
+    expect_cmd(&cmd, "/t/jail", "/t/jail", "-r", "colibri-ab", NULL);
+    jail_cmd_free(&cmd);
+    /* What the helper mode produces, the helper's gate accepts, and it
+     * runs the absolute jail -r. */
+    {
+        const char *argv[] = {"/t/helper", "jail", "-r", "colibri-ab", NULL};
+
+        ck_assert_int_eq(jail_check_helper_argv(4, argv, &tools, &cmd, err,
+                                                sizeof(err)), 0);
+        expect_cmd(&cmd, "/t/jail", "/t/jail", "-r", "colibri-ab", NULL);
+        jail_cmd_free(&cmd);
+    }
+    rel.jls = "jls";
+    ck_assert_int_eq(jail_probe_cmd(&rel, "colibri-ab", &cmd, err,
+                                    sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "absolute"));
+    rel = tools;
+    rel.jail = "jail";
+    ck_assert_int_eq(jail_remove_cmd(JAIL_PRIV_MDO, &rel, "colibri-ab", &cmd,
+                                     err, sizeof(err)), -1);
+    ck_assert_int_eq(jail_remove_cmd(JAIL_PRIV_NONE, &rel, "colibri-ab",
+                                     &cmd, err, sizeof(err)), -1);
 }
 END_TEST
 
@@ -594,6 +713,9 @@ main(void)
     tcase_add_test(tc, config_wanted);
     tcase_add_test(tc, helper_accepts_what_wrap_produces);
     tcase_add_test(tc, helper_refuses_everything_else);
+    tcase_add_test(tc, path_with_tag_names_the_jail);
+    tcase_add_test(tc, bad_tags_refused);
+    tcase_add_test(tc, probe_and_remove_commands);
     tcase_add_test(tc, cmd_free_accepts_null);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);

@@ -1,13 +1,18 @@
 """The dashboard in a real browser: tests/e2e/dashboard.mjs drives
 Debian's chromium (headless, through playwright-core from the committed
 lock file; no browser is ever downloaded) against a colibrid started
-here with a temporary database and one skill.
+here with a temporary database, one skill and a price for every model.
 
-It logs in with the one-time URL from the daemon's log, and checks that a
-task created through the API and an agent's state change show up without
-reload, that the form creates tasks, that skill search highlights its hit
-and that a write without the CSRF header is refused; it saves screenshots
-and reports load size and rendering times.
+It logs in with the one-time URL from the daemon's log, and checks that
+API changes and agent states show up without reload (also after the
+stream ends and resumes from its last event id); that tasks can be
+created, edited (412 on a stale version reloads the task), filtered,
+claimed, released and completed; that agents can be spawned, inspected
+(timeline, process, output) and killed; that skills can be searched and
+opened; that the Cost view draws its SVG charts; that a write without the
+CSRF header is refused.  It saves screenshots and reports load size,
+rendering times and responsiveness under 20 events a second (see
+docs/dashboard.md).
 
 Exit 77 (skipped, with the reason) when chromium, node or npm are missing
 or npm cannot install playwright-core."""
@@ -76,7 +81,9 @@ class DashboardTest(DaemonTestCase):
         os.makedirs(skill)
         with open(os.path.join(skill, "SKILL.md"), "w") as f:
             f.write(SKILL_MD)
-        d = self.daemon(["--skills-path", os.path.join(tmp, "skills")])
+        # Every model priced: the cost charts show what the cache saved.
+        d = self.daemon(["--skills-path", os.path.join(tmp, "skills"),
+                         "--price", "*=0.27,1.10,0.07,0.27"])
         login = d.wait_for_log(LOGIN_RE).group(1)
         out = os.environ.get("COLIBRI_E2E_OUT") or os.path.join(
             os.getcwd(), "tests", "e2e-out")
@@ -92,7 +99,7 @@ class DashboardTest(DaemonTestCase):
             env.setdefault("COLIBRI_E2E_WITHIN_MS", "3000")
         r = subprocess.run(["node", os.path.join(self.e2e_dir,
                                                  "dashboard.mjs")],
-                           cwd=self.e2e_dir, env=env, timeout=120,
+                           cwd=self.e2e_dir, env=env, timeout=300,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            universal_newlines=True)
         sys.stdout.write(r.stdout)

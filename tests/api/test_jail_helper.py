@@ -68,7 +68,14 @@ class JailHelperTest(unittest.TestCase):
         self.assertRefused(["jexec", "j", "-sh"], "command")
         self.assertRefused(["jexec", "-U", "-root", "j", "/bin/sh"],
                            "jail user")
-        self.assertRefused(["jail", "-r", "j"], "only 'jail -c'")
+        # jail -r only for a jail the spawner named, and nothing more
+        self.assertRefused(["jail", "-r", "j"], "tag must start")
+        self.assertRefused(["jail", "-r", "colibri-ab", "-f", "x"],
+                           "exactly one")
+        self.assertRefused(["jail", "-m", "colibri-ab"],
+                           "only 'jail -c' and 'jail -r'")
+        self.assertRefused(["jail", "-c", "name=web", "path=/a",
+                            "command=/bin/sh"], "tag must start")
         self.assertRefused(["jail", "-c", "path=/a/../b", "command=/bin/sh"],
                            "..")
         self.assertRefused(["jail", "-c", "path=/a", "ip4.addr=1.2.3",
@@ -105,6 +112,19 @@ class JailHelperTest(unittest.TestCase):
                          ["-c", "-U", "agent", "path=/jails/a",
                           "ip4.addr=192.0.2.7", "command=/bin/pi",
                           "--mode", "json"])
+
+    def test_named_jail_and_removal_forms_run(self):
+        r = self.run_helper(["jail", "-c", "name=colibri-0a1b2c3d4e5f",
+                             "path=/jails/a", "command=/bin/pi"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["argv"],
+                         ["-c", "name=colibri-0a1b2c3d4e5f", "path=/jails/a",
+                          "command=/bin/pi"])
+        r = self.run_helper(["jail", "-r", "colibri-0a1b2c3d4e5f"],
+                            {"SHIM_EXIT": "3"})
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["argv"],
+                         ["-r", "colibri-0a1b2c3d4e5f"])
 
     def test_exit_status_propagates(self):
         r = self.run_helper(["jexec", "agents", "/bin/pi"],

@@ -3,7 +3,8 @@
 else; no daemon descriptor in the child; a crash loop restarted with
 jittered exponential backoff, then error with the reason; agent.kill
 with grace (SIGTERM honoured, or SIGKILL after the grace); a setsid()
-grandchild killed too; no zombies; daemon shutdown stops every child;
+grandchild killed too, also when its run ended by itself; no zombies;
+daemon shutdown stops every child;
 agent.restart; refusals; and the jail chain through fake mdo/jexec/jail
 programs (test shims that record argv and environment, then exec the
 rest)."""
@@ -140,11 +141,16 @@ class SpawnTest(DaemonTestCase):
                          os.path.join(self.d.data_dir, "sessions", "ok-1"))
         with open(p["session"]) as f:
             lines = [json.loads(l) for l in f.read().splitlines()]
-        self.assertEqual(lines[0]["colibri"], "run_start")
+        self.assertEqual(lines[0]["colibri"], "spawn")
         self.assertEqual(lines[0]["pid"], doc["pid"])
-        self.assertEqual(lines[-1], {"colibri": "run_end",
-                                     "exit_status": 0})
-        raw = [l for l in lines[1:-1]]
+        self.assertEqual((lines[-1]["colibri"], lines[-1]["exit_status"],
+                          lines[-1]["state"]), ("exit", 0, "done"))
+        # state annotations come between, one per transition
+        self.assertIn({"from": "working", "to": "done"},
+                      [{"from": l["from"], "to": l["to"]} for l in lines
+                       if l.get("colibri") == "state"])
+        raw = [l for l in lines[1:-1]
+               if not isinstance(l.get("colibri"), str)]
         self.assertEqual(raw[0]["type"], "session")
         self.assertEqual(raw[-1]["type"], "agent_end")
         self.assertEqual(len(raw), len(self.smoke_lines("slow")))
@@ -264,6 +270,27 @@ class SpawnTest(DaemonTestCase):
         self.assertNoZombies()
         self.assertFalse([p for p in pids_with_env("COLIBRI_AGENT_ID=fork-1")
                           if proc_stat(p)])
+
+    def test_escaped_descendants_of_ended_runs_are_hunted(self):
+        """Runs that end by themselves (done) leaving a setsid()
+        grandchild: the supervisor's sweep kills each grandchild, several
+        runs ending together in one pass."""
+        self.start_daemon()
+        agents = ["orphan-%d" % i for i in range(3)]
+        for a in agents:
+            self.spawn(runner="smoke", id=a, max_restarts=0,
+                       args=["--scenario", "orphan"])
+        for a in agents:
+            self.assertEqual(self.wait_ended(a)["exit_status"], 0)
+            self.wait_state(a, "done", 5)
+        for a in agents:
+            left = wait_until(lambda: not [
+                p for p in pids_with_env("COLIBRI_AGENT_ID=" + a)
+                if alive(p)], 5)
+            self.assertTrue(left, "%s: %r" % (a, [
+                p for p in pids_with_env("COLIBRI_AGENT_ID=" + a)
+                if alive(p)]))
+        self.assertNoZombies()
 
     def test_shutdown_stops_every_child(self):
         self.start_daemon()
@@ -413,9 +440,11 @@ class SpawnTest(DaemonTestCase):
                          % (jexec, smoke))
         self.assertEqual(lines[1], "jexec -U agent agents %s --scenario ok"
                          % smoke)
-        self.assertEqual(lines[2], "mdo %s -c -U agent path=/ "
-                         "ip4.addr=127.0.0.2 command=%s --scenario crash"
-                         % (jail, smoke))
+        # an ephemeral jail is named, so that it can be found afterwards
+        self.assertRegex(lines[2], "^mdo %s -c -U agent "
+                         "name=colibri-[0-9a-f]{12} path=/ "
+                         "ip4.addr=127.0.0.2 command=%s --scenario crash$"
+                         % (re.escape(jail), re.escape(smoke)))
         with open(rec + ".env") as f:
             self.assertIn("COLIBRI_AGENT_ID=jail-1", f.read().splitlines())
         # kill reaches the agent through the chain
@@ -427,6 +456,122 @@ class SpawnTest(DaemonTestCase):
         self.assertEqual(self.wait_ended("jail-3")["exit_status"], 143)
         import shutil
         shutil.rmtree(self.d_tmp, ignore_errors=True)
+
+    def ephemeral_shims(self):
+        """mdo, jail and jls shims that keep a jail table in a folder:
+        jail -c name=N ... creates jails/N, runs the command and removes
+        jails/N afterwards unless the file 'keep' exists (a process left
+        inside); jail -r N removes it unless 'stuck' exists; jls -j N
+        succeeds while jails/N exists."""
+        import tempfile
+        self.d_tmp = tempfile.mkdtemp(prefix="colibri-shims-")
+        self.addCleanup(__import__("shutil").rmtree, self.d_tmp, True)
+        t = self.d_tmp
+        os.mkdir(os.path.join(t, "jails"))
+        rec = os.path.join(t, "rec")
+        mdo = self.write_shim("mdo", 'echo "mdo $*" >> %s\nexec "$@"\n'
+                              % rec)
+        jls = self.write_shim(
+            "jls", 'echo "jls $*" >> %s\n[ "$1" = -j ] || exit 2\n'
+            '[ -e "%s/jails/$2" ] || { echo "jls: jail \\"$2\\" not '
+            'found" >&2; exit 1; }\necho 7\n' % (rec, t))
+        jail = self.write_shim(
+            "jail", 'echo "jail $*" >> %s\n'
+            'if [ "$1" = -r ]; then\n'
+            '  [ -e "%s/stuck" ] || rm -f "%s/jails/$2"\n  exit 0\nfi\n'
+            'shift\nif [ "$1" = -U ]; then shift 2; fi\n'
+            'name=\nwhile [ "${1#command=}" = "$1" ]; do\n'
+            '  case "$1" in name=*) name="${1#name=}";; esac\n  shift\n'
+            'done\n[ -n "$name" ] && touch "%s/jails/$name"\n'
+            'c="${1#command=}"; shift\n"$c" "$@"\nst=$?\n'
+            '[ -e "%s/keep" ] || rm -f "%s/jails/$name"\nexit $st\n'
+            % (rec, t, t, t, t, t))
+        return mdo, jail, jls, rec
+
+    def records(self, rec):
+        with open(rec) as f:
+            return f.read().splitlines()
+
+    def test_ephemeral_jail_checked_and_removed(self):
+        mdo, jail, jls, rec = self.ephemeral_shims()
+        jails = os.path.join(self.d_tmp, "jails")
+        self.start_daemon(["--mdo-path", mdo, "--jail-path", jail,
+                           "--jls-path", jls],
+                          env={"COLIBRI_JAIL_PRIV_MODE": "mdo"})
+
+        def cleanup(agent):
+            got = wait_until(lambda: self.process(agent).get(
+                "jail_cleanup") not in (None, "checking"), 10)
+            self.assertTrue(got, "no jail check for %s" % agent)
+            return self.process(agent)
+
+        # The jail went away with its command: checked, nothing removed.
+        self.spawn(runner="smoke", id="eph-1", args=["--scenario", "ok"],
+                   jail={"path": "/"})
+        self.wait_state("eph-1", "done")
+        p = cleanup("eph-1")
+        self.assertEqual(p["jail_cleanup"], "gone")
+        tag = p["jail_name"]
+        self.assertRegex(tag, "^colibri-[0-9a-f]{12}$")
+        self.assertIn("jls -j %s jid" % tag, self.records(rec))
+        self.assertNotIn("jail -r %s" % tag,
+                         [l.replace("mdo %s " % jail, "jail ")
+                          for l in self.records(rec)])
+        # A process stayed inside: the jail outlives its command and is
+        # removed through the privilege wrapper, then verified gone.
+        open(os.path.join(self.d_tmp, "keep"), "w").close()
+        self.spawn(runner="smoke", id="eph-2", args=["--scenario", "ok"],
+                   jail={"path": "/", "user": "agent"})
+        self.wait_state("eph-2", "done")
+        p = cleanup("eph-2")
+        self.assertEqual(p["jail_cleanup"], "removed")
+        tag2 = p["jail_name"]
+        self.assertNotEqual(tag2, tag)
+        lines = self.records(rec)
+        self.assertIn("mdo %s -r %s" % (jail, tag2), lines)
+        self.assertEqual(lines.count("jls -j %s jid" % tag2), 2)
+        self.assertFalse(os.path.exists(os.path.join(jails, tag2)))
+        # Removal that does not take is reported, not hidden.
+        open(os.path.join(self.d_tmp, "stuck"), "w").close()
+        self.spawn(runner="smoke", id="eph-3", args=["--scenario", "crash"],
+                   max_restarts=0, jail={"path": "/"})
+        p = cleanup("eph-3")
+        self.assertTrue(p["jail_cleanup"].startswith("failed:"),
+                        p["jail_cleanup"])
+        self.assertIn(p["jail_name"], p["jail_cleanup"])
+        # A named (persistent) jail is never checked or removed.
+        self.spawn(runner="smoke", id="eph-4", args=["--scenario", "ok"],
+                   jail={"name": "agents"}, )
+        self.wait_ended("eph-4")
+        p = self.process("eph-4")
+        self.assertNotIn("jail_name", p)
+        self.assertNotIn("jail_cleanup", p)
+
+    def test_ephemeral_jail_removed_through_helper(self):
+        """helper mode end to end: the real colibri-jail-helper accepts
+        the named jail -c form and jail -r of a colibri- jail."""
+        mdo, jail, jls, rec = self.ephemeral_shims()
+        helper = os.path.join(os.path.dirname(colibri_test.colibrid_path()),
+                              "colibri-jail-helper")
+        open(os.path.join(self.d_tmp, "keep"), "w").close()
+        # The unprivileged helper honours COLIBRI_JAIL, which the daemon
+        # sets to its configured --jail-path (here the shim).
+        self.start_daemon(["--jail-helper-path", helper, "--jls-path", jls,
+                           "--jail-path", jail],
+                          env={"COLIBRI_JAIL_PRIV_MODE": "helper"})
+        self.spawn(runner="smoke", id="eph-h", args=["--scenario", "ok"],
+                   jail={"path": "/", "ip4": "127.0.0.2"})
+        self.wait_ended("eph-h")
+        self.assertEqual(self.state("eph-h"), "done",
+                         self.process("eph-h"))
+        got = wait_until(lambda: self.process("eph-h").get(
+            "jail_cleanup") == "removed", 10)
+        p = self.process("eph-h")
+        self.assertTrue(got, p.get("jail_cleanup"))
+        lines = self.records(rec)
+        self.assertIn("jail -r %s" % p["jail_name"], lines)
+        self.assertIn("jail -c name=%s path=/ ip4.addr=127.0.0.2 command=%s "
+                      "--scenario ok" % (p["jail_name"], smoke_path()), lines)
 
 
 if __name__ == "__main__":

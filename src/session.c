@@ -354,8 +354,8 @@ take_id(struct sessions *ss, int64_t id)
 
 int
 sessions_begin(struct sessions *ss, const char *agent, int64_t task_id,
-               const char *runner, long pid, int restarts, int64_t *id,
-               char **path)
+               const char *runner, const char *prefix_sha256, long pid,
+               int restarts, int64_t *id, char **path)
 {
     struct open_session *o;
     struct session_start start;
@@ -396,6 +396,7 @@ sessions_begin(struct sessions *ss, const char *agent, int64_t task_id,
     start.runner = runner;
     start.path = rel;
     start.started_at = now;
+    start.prefix_sha256 = prefix_sha256;
     if (store_session_start(ss->store, &start, &o->id, &err) < 0) {
         log_warnx("session: indexing %s: %s", rel, err.detail);
         problem_clear(&err);

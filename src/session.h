@@ -93,14 +93,15 @@ const char *sessions_data_dir(const struct sessions *ss);
 
 /*
  * Begins agent's run: creates data_dir/sessions/<agent>/<ms>-<pid>.jsonl,
- * writes the spawn annotation and indexes it (session.start).  An open
+ * writes the spawn annotation and indexes it (session.start) with the
+ * prompt prefix it starts with (prefix_sha256, may be NULL).  An open
  * session of the agent is ended first.  task_id < 0: none.  *id (may be
  * NULL) and *path (new absolute path, may be NULL) say what was made.
  * 0 or -1 (logged).
  */
 int sessions_begin(struct sessions *ss, const char *agent, int64_t task_id,
-                   const char *runner, long pid, int restarts, int64_t *id,
-                   char **path);
+                   const char *runner, const char *prefix_sha256, long pid,
+                   int restarts, int64_t *id, char **path);
 /* Appends the agent's raw lines to its open session (none: nothing). */
 void sessions_append(struct sessions *ss, const char *agent,
                      const char *text, size_t len);

@@ -323,19 +323,6 @@ build_env(struct spawner *sp, struct child *ch, json_t *req_env,
     return 0;
 }
 
-/* Records the prefix hash a session starts with (logged on failure: the
- * run goes on without it). */
-static void
-spawner_session_prefix(struct spawner *sp, int64_t session, const char *sha)
-{
-    struct problem err = {0};
-
-    if (store_session_set_prefix(sp->store, session, sha, &err) < 0)
-        log_warnx("spawner: session %lld: prefix not recorded: %s",
-                  (long long)session, err.detail);
-    problem_clear(&err);
-}
-
 /*
  * Starts ch's command.  Own process group, stdin /dev/null, stdout and
  * stderr on pipes, default signal dispositions and an empty mask (the
@@ -350,7 +337,6 @@ spawner_launch(struct spawner *sp, struct child *ch)
     posix_spawnattr_t at;
     int outp[2] = {-1, -1}, errp[2] = {-1, -1};
     int rc;
-    int64_t sid = 0;
     pid_t pid;
 
     if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
@@ -394,13 +380,13 @@ spawner_launch(struct spawner *sp, struct child *ch)
     if (sp->sessions != NULL)
         sessions_begin(sp->sessions, ch->agent,
                        ch->task ? strtoll(ch->task, NULL, 10) : -1,
-                       ch->runner, (long)pid, ch->restarts,
-                       ch->prefix_sha256[0] != '\0' ? &sid : NULL,
-                       &ch->session);
-    /* The prompt prefix the session starts with (drift is measured
-     * against it: store_prompt_observe). */
-    if (sid > 0)
-        spawner_session_prefix(sp, sid, ch->prefix_sha256);
+                       ch->runner,
+                       /* the prompt prefix the session starts with
+                        * (drift is measured against it:
+                        * store_prompt_observe) */
+                       ch->prefix_sha256[0] != '\0' ? ch->prefix_sha256
+                                                     : NULL,
+                       (long)pid, ch->restarts, NULL, &ch->session);
     log_info("spawner: %s started (pid %ld, %s)", ch->agent, (long)pid,
              ch->cmd.program);
     spawner_wake(sp);

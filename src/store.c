@@ -193,8 +193,8 @@ static const char *const statements[ST_COUNT] = {
         " (SELECT seq FROM agent_transitions WHERE agent_id = ?1"
         "  ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
     [ST_SESSION_INSERT] =
-        "INSERT INTO sessions(agent, task_id, runner, path, started_at)"
-        " VALUES(?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO sessions(agent, task_id, runner, path, started_at,"
+        " prefix_sha256) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_SESSION_END] =
         "UPDATE sessions SET ended_at = ?2, size = ?3, lines = ?4,"
         " state = ?5, exit_status = ?6 WHERE id = ?1 AND ended_at IS NULL",

@@ -236,6 +236,8 @@ struct session_start {
     const char *runner;         /* or NULL */
     const char *path;           /* relative to the data directory */
     int64_t started_at;         /* ms */
+    const char *prefix_sha256;  /* the prompt prefix it starts with, or
+                                 * NULL */
 };
 int store_session_start(struct store *s, const struct session_start *in,
                         int64_t *id, struct problem *err);
@@ -323,9 +325,6 @@ struct prompt_observation {
 };
 int store_prompt_observe(struct store *s, const struct prompt_observation *o,
                          int *drift, struct problem *err);
-/* Sets the prefix hash a session starts with (the spawner, at launch). */
-int store_session_set_prefix(struct store *s, int64_t session,
-                             const char *prefix_sha256, struct problem *err);
 
 /*
  * Metering (store_metering.c, docs/internals/metering.md): one row per

@@ -157,34 +157,3 @@ store_prompt_observe(struct store *s, const struct prompt_observation *o,
     return 0;
 }
 
-struct set_prefix_ctx {
-    int64_t session;
-    const char *sha;
-};
-
-static int
-set_prefix_job(struct store *s, struct conn *c, void *arg,
-               struct problem *err)
-{
-    struct set_prefix_ctx *ctx = arg;
-    sqlite3_stmt *st = store_stmt(c, ST_SESSION_PREFIX_SET);
-
-    (void)s;
-    sqlite3_bind_int64(st, 1, ctx->session);
-    sqlite3_bind_text(st, 2, ctx->sha, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        return store_sql_error(c, err, "session prefix set");
-    if (sqlite3_changes(c->db) == 0)
-        return problem_set(err, 404, "session_not_found", "no session %lld",
-                           (long long)ctx->session);
-    return 0;
-}
-
-int
-store_session_set_prefix(struct store *s, int64_t session,
-                         const char *prefix_sha256, struct problem *err)
-{
-    struct set_prefix_ctx ctx = {session, prefix_sha256};
-
-    return store_write(s, set_prefix_job, &ctx, err);
-}

@@ -123,6 +123,9 @@ start_job(struct store *s, struct conn *c, void *arg, struct problem *err)
         sqlite3_bind_text(st, 3, ctx->in->runner, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 4, ctx->in->path, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 5, ctx->in->started_at);
+    if (ctx->in->prefix_sha256 != NULL)
+        sqlite3_bind_text(st, 6, ctx->in->prefix_sha256, -1,
+                          SQLITE_TRANSIENT);
     if (sqlite3_step(st) != SQLITE_DONE)
         return store_sql_error(c, err, "starting a session");
     ctx->id = sqlite3_last_insert_rowid(c->db);

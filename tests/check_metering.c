@@ -557,7 +557,7 @@ START_TEST(store_rows_sessions_and_drift)
 {
     struct metering_usage u;
     struct session_start ss = {"pi-1", -1, NULL, "sessions/x.jsonl",
-                               1700000000000LL};
+                               1700000000000LL, NULL};
     struct problem err = {0};
     int64_t sid = 0;
     json_t *row, *doc;

@@ -258,7 +258,7 @@ START_TEST(registry_begin_append_end)
     struct stat sb;
     size_t i;
 
-    ck_assert_int_eq(sessions_begin(ss, "pi-1", 12, "smoke", 4242, 1, &id,
+    ck_assert_int_eq(sessions_begin(ss, "pi-1", 12, "smoke", NULL, 4242, 1, &id,
                                     &path), 0);
     ck_assert_int_gt(id, 0);
     ck_assert_int_eq(sessions_live(ss, id, &size, &lines), 1);
@@ -334,9 +334,9 @@ START_TEST(registry_begin_append_end)
     {
         int64_t id2 = 0, id3 = 0;
 
-        ck_assert_int_eq(sessions_begin(ss, "pi-1", -1, NULL, 1, 0, &id2,
+        ck_assert_int_eq(sessions_begin(ss, "pi-1", -1, NULL, NULL, 1, 0, &id2,
                                         NULL), 0);
-        ck_assert_int_eq(sessions_begin(ss, "pi-1", -1, NULL, 2, 0, &id3,
+        ck_assert_int_eq(sessions_begin(ss, "pi-1", -1, NULL, NULL, 2, 0, &id3,
                                         NULL), 0);
         ck_assert_int_gt(id3, id2);
         doc = session_doc(id2, NULL);
@@ -370,11 +370,11 @@ START_TEST(recover_after_crash)
     struct stat sb;
     int fd;
 
-    ck_assert_int_eq(sessions_begin(a, "w", -1, "smoke", 10, 0, &id1, &p1),
+    ck_assert_int_eq(sessions_begin(a, "w", -1, "smoke", NULL, 10, 0, &id1, &p1),
                      0);
     sessions_note_state(a, "w", "idle", "working", "agent_start");
     sessions_append(a, "w", "{\"type\":\"message_update\"}\n", 26);
-    ck_assert_int_eq(sessions_begin(a, "d", -1, "smoke", 11, 0, &id2, &p2),
+    ck_assert_int_eq(sessions_begin(a, "d", -1, "smoke", NULL, 11, 0, &id2, &p2),
                      0);
     sessions_note_state(a, "d", "idle", "working", "agent_start");
     sessions_note_state(a, "d", "working", "done", "stop");
@@ -413,7 +413,7 @@ END_TEST
 static int64_t
 indexed(const char *agent, int64_t started, int64_t ended, int64_t size)
 {
-    struct session_start s = {agent, -1, "smoke", NULL, started};
+    struct session_start s = {agent, -1, "smoke", NULL, started, NULL};
     struct session_end e = {ended, size, 1, "done", 0};
     struct problem err = {0};
     char *rel = xasprintf("sessions/%s/%lld-1.jsonl", agent,
@@ -489,7 +489,7 @@ START_TEST(retention_never_takes_an_open_session)
     struct problem err = {0};
 
     old = indexed("z", util_now_ms() - 1000, util_now_ms() - 500, 1000);
-    ck_assert_int_eq(sessions_begin(ss, "live", -1, NULL, 7, 0, &id, NULL),
+    ck_assert_int_eq(sessions_begin(ss, "live", -1, NULL, NULL, 7, 0, &id, NULL),
                      0);
     sessions_append(ss, "live", "{\"big\":1}\n", 10);
     ck_assert_int_eq(sessions_prune(ss, &removed, &err), 0);

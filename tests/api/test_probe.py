@@ -393,15 +393,9 @@ class ProbeTest(DaemonTestCase):
 
     # --- --record --------------------------------------------------------
 
-    def has_metering(self, d):
-        r = d.request("POST", "/api/v1/metering", body={})
-        return r.status != 404
-
     def test_prefix_from_prompt_assemble(self):
         d = self.daemon()
         r = d.post("/api/v1/prompt/assemble", {"kind": "smoke"})
-        if r.status == 404:
-            self.skipTest("prompt.assemble is not in this daemon yet")
         assembled = self.assertStatus(r, 200)
         system = assembled["messages"][0]["content"]
         mock = self.fresh_mock()
@@ -436,8 +430,6 @@ class ProbeTest(DaemonTestCase):
 
     def test_record_lands_in_metering(self):
         d = self.daemon()
-        if not self.has_metering(d):
-            self.skipTest("metering.record is not in this daemon yet")
         mock = self.fresh_mock()
         p = self.run_probe("--base-url", mock.url(), "-n", "3", "--record",
                            "--url", d.base_url, "--token-file",

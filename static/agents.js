@@ -67,10 +67,19 @@ export function setAgents(items) {
   }
 }
 
-export function upsertAgent(a) {
+// transition: a is the stream's state change (applied as it comes).
+export function upsertAgent(a, transition = false) {
   const cur = agents.get(a.id);
   if (cur && a.version !== undefined && cur.version > a.version) return;
-  agents.set(a.id, { ...cur, ...a });
+  const next = { ...cur, ...a };
+  // State changes do not move an agent's version: a document read before
+  // a transition the stream has already applied must not undo it.
+  if (!transition && cur && cur.state_since && a.state_since &&
+      Date.parse(a.state_since) <= Date.parse(cur.state_since)) {
+    for (const k of ['state', 'state_since', 'substate', 'reason'])
+      next[k] = cur[k];
+  }
+  agents.set(a.id, next);
   place(agents.get(a.id));
   if (a.id === selected) refreshDetail();
 }
@@ -80,7 +89,7 @@ export function upsertAgent(a) {
 export function agentState(id, to, when, substate, reason) {
   const cur = agents.get(id) || { id, kind: '' };
   upsertAgent({ ...cur, state: to, state_since: when,
-    substate: substate || '', reason: reason || '' });
+    substate: substate || '', reason: reason || '' }, true);
 }
 
 export function removeAgent(id) {
@@ -340,7 +349,8 @@ async function lastOutput(id) {
         if (lines.length > KEEP) lines.shift();
       }
       after = res.next;
-      if (!after) break;
+      // An open session always has a next cursor: stop at its end.
+      if (!after || res.items.length === 0) break;
     }
     return { source: `(session #${s.id}, ${s.lines} lines)`, lines };
   }

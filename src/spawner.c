@@ -627,7 +627,7 @@ spawner_spawn(struct spawner *sp, const json_t *args, json_t **result,
     memset(&tmp, 0, sizeof(tmp));
     pthread_mutex_lock(&sp->lock);
     ch = spawner_find_child(sp, agent);
-    if (ch != NULL && (ch->running || ch->restart_at != 0)) {
+    if (ch != NULL && (ch->running || ch->ending || ch->restart_at != 0)) {
         pthread_mutex_unlock(&sp->lock);
         problem_set(err, 409, "agent_running",
                     "agent '%s' is running (pid %ld): kill it first", agent,
@@ -718,7 +718,7 @@ describe(const struct child *ch)
     doc = json_pack("{s:s, s:s, s:I, s:b, s:o, s:i, s:i, s:b, s:s?, s:s, "
                     "s:O?, s:s?}",
                     "id", ch->agent, "runner", ch->runner,
-                    "pid", (json_int_t)ch->pid, "running", ch->running,
+                    "pid", (json_int_t)ch->pid, "running", ch->running || ch->ending,
                     "exit_status", ch->exit_status < 0
                                        ? json_null()
                                        : json_integer(ch->exit_status),
@@ -798,7 +798,7 @@ spawner_restart(struct spawner *sp, const char *agent, json_t **result,
         int running;
 
         pthread_mutex_lock(&sp->lock);
-        running = ch->running;
+        running = ch->running || ch->ending;
         if (!running) {
             /* The last launch record first (see spawner_spawn). */
             while (ch->saving > 0)

@@ -38,6 +38,8 @@ struct child {
                                  * failed: ... ("" = nothing to check) */
     pid_t pid;                  /* of the current or last run; 0 = none */
     int running;
+    int ending;                 /* reaped, but its last lines, exit record
+                                 * and session end not yet written */
     int out_fd, err_fd;         /* -1 when closed */
     char *out;                  /* partial stdout line(s) */
     size_t out_len;

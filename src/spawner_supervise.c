@@ -416,6 +416,7 @@ reap(struct spawner *sp, struct work **todo)
         if (ch == NULL)
             continue;           /* an adopted descendant */
         ch->running = 0;
+        ch->ending = 1;
         ch->exit_status = WIFEXITED(st) ? WEXITSTATUS(st)
                           : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 255;
         /* What it wrote before it died is in the pipe: take it all, then
@@ -536,6 +537,16 @@ do_work(struct spawner *sp, struct work *todo)
             after_exit(sp, w->agent, w->status, state);
             /* After after_exit: a give-up is annotated in this run. */
             sessions_end(sp->sessions, w->agent, w->status, state);
+            /* Only now is the run over for a reader of agent.process:
+             * its lines, exit status, state and session are written. */
+            pthread_mutex_lock(&sp->lock);
+            {
+                struct child *ch = spawner_find_child(sp, w->agent);
+
+                if (ch != NULL && ch->pid == w->pid)
+                    ch->ending = 0;
+            }
+            pthread_mutex_unlock(&sp->lock);
         } else if (w->launched) {
             spawner_save_process(sp, w->agent, w->pid, -1, w->restarts, w->jail);
         }

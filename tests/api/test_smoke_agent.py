@@ -170,8 +170,7 @@ class SmokeAgentTest(DaemonTestCase):
                 202)
         for a in agents:
             # The exit as stored: recorded after the run's last lines
-            # were ingested and logged (agent.process says running false
-            # as soon as the run is reaped, before).
+            # were ingested and logged.
             doc = colibri_test.wait_until(
                 lambda: (lambda d: d if d["process"]["exit_status"]
                          is not None else None)(
@@ -187,6 +186,44 @@ class SmokeAgentTest(DaemonTestCase):
             self.assertEqual(seqs, list(range(lines)), a)
             self.assertEqual(self.assertStatus(self.d.get(
                 "/api/v1/agents/%s" % a), 200)["state"], "done", a)
+
+    def test_not_running_means_fully_recorded(self):
+        """agent.process says running false only once the ended run is
+        written down: every line in the session log and ingested, the
+        exit status stored, the state settled, the session ended."""
+        lines = 20000
+        for i in range(3):
+            a = "recorded-%d" % i
+            self.assertStatus(self.d.post("/api/v1/agents/spawn", {
+                "runner": "smoke", "id": a, "max_restarts": 0,
+                "args": ["--scenario", "chatty", "--lines", str(lines)]}),
+                202)
+            # Asked back to back, so that the first "not running" is seen
+            # as soon as it is said.
+            deadline = time.monotonic() + 60
+            while True:
+                p = self.assertStatus(self.d.get(
+                    "/api/v1/agents/%s/process" % a), 200)
+                if not p["running"] or time.monotonic() > deadline:
+                    break
+            self.assertFalse(p["running"], "%s still running" % a)
+            # No waiting from here on: all of it must already be there
+            # (the session's end first: it is written last).
+            sessions = self.assertStatus(self.d.get(
+                "/api/v1/sessions?agent=%s" % a), 200)["items"]
+            self.assertEqual(p["exit_status"], 0, p)
+            doc = self.assertStatus(self.d.get("/api/v1/agents/%s" % a),
+                                    200)
+            self.assertEqual(doc["process"]["exit_status"], 0, doc)
+            self.assertEqual(doc["state"], "done", doc)
+            with open(p["session"]) as f:
+                seqs = [json.loads(l)["seq"] for l in f
+                        if not l.startswith('{"colibri":')]
+            self.assertEqual(seqs, list(range(lines)), a)
+            self.assertEqual(len(sessions), 1, sessions)
+            self.assertIsNotNone(sessions[0]["ended_at"], sessions)
+            self.assertEqual(sessions[0]["state"], "done", sessions)
+            self.assertEqual(sessions[0]["exit_status"], 0, sessions)
 
     def test_slow_delays(self):
         t0 = time.monotonic()

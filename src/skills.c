@@ -570,7 +570,7 @@ skills_put(struct skills *s, const char *name, const char *skill_md,
                        json_is_object(files) ? files : NULL, &created,
                        err) < 0)
         goto out;
-    /* The skill.changed event is published here once there is a bus. */
+    /* (op_skill.c announces the change: a skill.changed event.) */
     if (rescan_locked(s, NULL, err) < 0)
         goto out;
     rc = 0;

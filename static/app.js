@@ -5,14 +5,14 @@ import { initBoard, setTasks, upsertTask, removeTask, refreshTask }
   from './board.js';
 import { initAgents, setAgents, upsertAgent, agentState, removeAgent,
   agentTouched, refreshAgent } from './agents.js';
-import { initSkills, showSkills } from './skills.js';
+import { initSkills, showSkills, skillsChanged } from './skills.js';
 import { initCost, showCost, meteringChanged } from './cost.js';
 
 const TYPES = ['task.created', 'task.updated', 'task.deleted',
   'task.claimed', 'task.released', 'task.completed', 'task.expired',
   'task.heartbeat', 'task.stolen', 'agent.registered', 'agent.updated',
   'agent.removed', 'agent.state', 'session.start', 'session.end',
-  'metering', 'prompt.drift', 'reset'];
+  'metering', 'prompt.drift', 'skill.changed', 'reset'];
 const VIEWS = ['board', 'agents', 'skills', 'cost'];
 
 let source = null;
@@ -76,6 +76,8 @@ function apply(type, ev) {
     agentTouched(ev.agent || d.agent);
   } else if (type.startsWith('session.')) {
     refreshAgent(ev.agent || d.agent);   // also refreshes its panel
+  } else if (type === 'skill.changed') {
+    skillsChanged();
   } else if (type === 'prompt.drift') {
     agentTouched(ev.agent || d.agent);
   } else if (type === 'agent.removed') {

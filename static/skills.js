@@ -62,11 +62,16 @@ export async function loadInvalid() {
   }
 }
 
-// Called when the Skills view is shown (the daemon announces no catalog
-// changes on the bus: a rescan is seen the next time the view opens).
+// Called when the Skills view is shown.
 export function showSkills() {
   loadInvalid();
   search(document.getElementById('skill-search').q.value.trim());
+}
+
+// A skill.changed event (a rescan, a skill written): the view, if shown,
+// reads the catalog again; otherwise it will when it is opened.
+export function skillsChanged() {
+  if (!document.getElementById('view-skills').hidden) showSkills();
 }
 
 function fact(dl, name, value) {

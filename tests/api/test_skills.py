@@ -430,6 +430,33 @@ class RescanTest(SkillsBase):
         self.assertStatus(self.d.post("/api/v1/skills/rescan"), 200)
         self.assertProblem(self.d.get("/api/v1/skills/late-arrival"), 404)
 
+    def test_changes_are_announced(self):
+        """A rescan and a written skill each publish skill.changed (the
+        dashboard reads the catalog again); a refused write publishes
+        nothing."""
+        from test_events import SSEClient
+        sse = SSEClient(self.d, "?types=skill.changed")
+        try:
+            counts = self.assertStatus(
+                self.d.post("/api/v1/skills/rescan"), 200)
+            self.assertProblem(self.put("bad-one", {"skill_md": "nope"}),
+                               422, "invalid_skill")
+            self.assertStatus(self.put("announced", {"skill_md": skill_md(
+                "announced", "Written to be announced.", "body\n")}), 200)
+            evs = sse.next_events(2)
+        finally:
+            sse.close()
+        docs = [e.json for e in evs]
+        self.assertEqual([e.event for e in evs], ["skill.changed"] * 2)
+        self.assertEqual(docs[0]["subject"], "skills")
+        self.assertEqual(docs[0]["data"], {"reason": "rescan",
+                                           "valid": counts["valid"],
+                                           "invalid": counts["invalid"]})
+        self.assertEqual(docs[1]["subject"], "skill:announced")
+        self.assertEqual(docs[1]["data"], {"reason": "put",
+                                           "name": "announced",
+                                           "created": True})
+
     def test_rescan_method_and_token(self):
         self.assertProblem(self.d.get("/api/v1/skills/rescan"), 405,
                            "method_not_allowed")

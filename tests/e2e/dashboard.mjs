@@ -413,6 +413,14 @@ try {
   await until(page, () => /^---\nname: pdf-tools\n/.test(
     document.querySelector('#skill-detail .file-content').textContent));
   ok("a skill's SKILL.md body and files open");
+  // A skill written through the API joins the shown hits, live.
+  const t0Skill = Date.now();
+  await call('PUT', '/skills/pdf-more', { skill_md: '---\nname: pdf-more\n' +
+    'description: More PDF tools.\n---\nAlso calls pdftotext.\n' });
+  await page.waitForSelector('#skill-hits [data-skill="pdf-more"]',
+    { timeout: 1000 });
+  ok('a skill written through the API shows without reload',
+    `${Date.now() - t0Skill} ms`);
   await shot(page, 'skills');
 
   // Cost: after metering rows exist, the charts are SVG.

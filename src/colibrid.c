@@ -320,6 +320,8 @@ main(int argc, char **argv)
                      cfg.events_max_age) < 0)
         fatalx("cannot start the lease reaper");
     reaper_set_tick(reaper, daemon_tick_cb, &app);
+    reaper_set_metering_max_age(reaper,
+                                (int64_t)cfg.metering_max_age_days * 86400000);
 
     public_url(&cfg, http_port(http), url, sizeof(url));
     memset(&popts, 0, sizeof(popts));

@@ -51,7 +51,7 @@ enum {
     O_LISTEN, O_DATA_DIR, O_DB, O_SOCKET, O_SOCKET_GROUP, O_TLS_CERT,
     O_TLS_KEY, O_ALLOW_HOST, O_DURABILITY, O_THREADS, O_REAP_INTERVAL,
     O_DAEMON, O_DEBUG, O_SKILLS_PATH, O_EVENTS_KEEP, O_EVENTS_MAX_AGE,
-    O_SESSION_MAX_AGE, O_SESSION_MAX_KB,
+    O_SESSION_MAX_AGE, O_SESSION_MAX_KB, O_METERING_MAX_AGE,
     O_SSE_MAX, O_SSE_HEARTBEAT, O_HTTP_MEMORY, O_STATIC_DIR,
     O_RUNNER, O_SPAWN_ENV_ALLOW, O_MDO_PATH, O_JEXEC_PATH, O_JAIL_PATH, O_JLS_PATH,
     O_JAIL_HELPER_PATH, O_SYSTEM_PROMPT, O_TOOL_NOTES,
@@ -110,6 +110,10 @@ static const struct option_def options[O_COUNT] = {
         AT(session_max_age_days), 0, 36500,
         "session logs that ended longer ago are deleted, file and index "
         "row (default 30; 0 keeps them)"},
+    [O_METERING_MAX_AGE] = {"metering-max-age-days", 0, OPT_INT, "DAYS",
+        AT(metering_max_age_days), 0, 36500,
+        "metered calls older than this are deleted (the /metrics totals "
+        "stay); default 400, 0 keeps them"},
     [O_SESSION_MAX_KB] = {"session-max-kb", 0, OPT_INT, "KIB",
         AT(session_max_kb), 0, 2147483647,
         "the session logs' total size: beyond it the oldest ended ones "
@@ -516,6 +520,7 @@ set_defaults(struct config *cfg, const char *argv0)
     cfg->events_keep = 100000;
     cfg->events_max_age = 7 * 24 * 3600;
     cfg->session_max_age_days = 30;
+    cfg->metering_max_age_days = 400;
     cfg->session_max_kb = 1024 * 1024;
     cfg->sse_max_subscribers = 10000;
     cfg->sse_heartbeat = 15;
@@ -774,6 +779,8 @@ config_print(const struct config *cfg, FILE *out)
     fprintf(out, "events-keep = %d\n", cfg->events_keep);
     fprintf(out, "events-max-age = %d\n", cfg->events_max_age);
     fprintf(out, "session-max-age-days = %d\n", cfg->session_max_age_days);
+    fprintf(out, "metering-max-age-days = %d\n",
+            cfg->metering_max_age_days);
     fprintf(out, "session-max-kb = %d\n", cfg->session_max_kb);
     fprintf(out, "sse-max-subscribers = %d\n", cfg->sse_max_subscribers);
     fprintf(out, "sse-heartbeat = %d\n", cfg->sse_heartbeat);

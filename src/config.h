@@ -40,6 +40,7 @@ struct config {
     int events_keep;            /* events kept for replay */
     int events_max_age;         /* seconds */
     int session_max_age_days;   /* ended sessions kept; 0 = no limit */
+    int metering_max_age_days;  /* metered calls kept; 0 = no limit */
     int session_max_kb;         /* all session files; 0 = no limit */
     int sse_max_subscribers;
     int sse_heartbeat;          /* seconds */

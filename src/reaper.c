@@ -18,6 +18,7 @@ struct reaper {
     int interval;
     int events_keep;
     int events_max_age;
+    int64_t metering_max_age_ms;        /* 0: keep */
     int64_t next_prune_ms;
     void (*tick)(void *ctx);
     void *tick_ctx;
@@ -27,9 +28,33 @@ struct reaper {
     int stopping;
 };
 
+#define METERING_PRUNE_BATCH 10000
+
+/* Deletes metering rows past their age, a batch per write job. */
+static void
+prune_metering(struct reaper *r, int64_t max_age_ms)
+{
+    struct problem err = {0};
+    int64_t before = util_now_ms() - max_age_ms;
+    int n = 0, total = 0;
+
+    do {
+        if (store_metering_prune(r->store, before, METERING_PRUNE_BATCH, &n,
+                                 &err) < 0) {
+            log_warnx("reaper: pruning metering: %s", err.detail);
+            problem_clear(&err);
+            break;
+        }
+        total += n;
+    } while (n == METERING_PRUNE_BATCH);
+    if (total > 0)
+        log_info("reaper: pruned %d old metering rows", total);
+}
+
 /*
  * Wakes every second: settles glasspanes that wait for time, returns
- * expired leases every interval seconds, prunes events every minute.
+ * expired leases every interval seconds, prunes events (and metering
+ * rows, if they have an age limit) every minute.
  */
 static void *
 reaper_main(void *arg)
@@ -43,6 +68,7 @@ reaper_main(void *arg)
         struct problem err = {0};
         void (*tick)(void *) = r->tick;
         void *tick_ctx = r->tick_ctx;
+        int64_t metering_max_age_ms = r->metering_max_age_ms;
         int count = 0;
 
         clock_gettime(CLOCK_REALTIME, &deadline);
@@ -73,6 +99,8 @@ reaper_main(void *arg)
             else if (count > 0)
                 log_info("reaper: pruned %d old events", count);
             problem_clear(&err);
+            if (metering_max_age_ms > 0)
+                prune_metering(r, metering_max_age_ms);
             r->next_prune_ms = util_now_ms() + 60000;
         }
         pthread_mutex_lock(&r->lock);
@@ -87,6 +115,15 @@ reaper_set_tick(struct reaper *r, void (*fn)(void *ctx), void *ctx)
     pthread_mutex_lock(&r->lock);
     r->tick = fn;
     r->tick_ctx = ctx;
+    pthread_mutex_unlock(&r->lock);
+}
+
+void
+reaper_set_metering_max_age(struct reaper *r, int64_t max_age_ms)
+{
+    pthread_mutex_lock(&r->lock);
+    r->metering_max_age_ms = max_age_ms;
+    r->next_prune_ms = 0;       /* soon */
     pthread_mutex_unlock(&r->lock);
 }
 

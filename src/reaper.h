@@ -13,6 +13,9 @@ struct reaper;
 int reaper_start(struct reaper **out, struct store *store,
                  int interval_seconds, int events_keep, int events_max_age);
 
+/* Also prunes metering rows older than max_age_ms with the events
+ * (0: keeps them; the default). */
+void reaper_set_metering_max_age(struct reaper *r, int64_t max_age_ms);
 /* Also calls fn(ctx) every second (glasspanes settling by time). */
 void reaper_set_tick(struct reaper *r, void (*fn)(void *ctx), void *ctx);
 /* Stops the thread, waiting for a pass in progress.  Accepts NULL. */

@@ -292,6 +292,9 @@ static const char *const statements[ST_COUNT] = {
         " input_tokens, output_tokens, cache_read_tokens,"
         " cache_write_tokens, cost, cost_n, prefix_drift"
         " FROM metering_totals ORDER BY model",
+    [ST_METERING_PRUNE] =
+        "DELETE FROM metering WHERE id IN (SELECT id FROM metering"
+        " WHERE time < ?1 ORDER BY time LIMIT ?2)",
     [ST_DEP_INSERT] =
         "INSERT OR IGNORE INTO task_deps(task_id, depends_on) VALUES(?1, ?2)",
     [ST_DEP_DELETE] =

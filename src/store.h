@@ -355,6 +355,12 @@ int store_agent_ingest(struct store *s, const char *agent,
                        const struct agent_transition *t, size_t n,
                        const struct metering_usage *u, size_t nu,
                        struct problem *err);
+/* Deletes the metering rows older than before_ms (at most limit of them:
+ * call again while *deleted == limit, so the writer is never held long).
+ * The per-model totals behind /metrics are kept: counters never go
+ * back. */
+int store_metering_prune(struct store *s, int64_t before_ms, int limit,
+                         int *deleted, struct problem *err);
 /* The next metering row of session (> 0) is flagged prefix_drift: its
  * prompt prefix changed when it should not have. */
 int store_metering_flag_drift(struct store *s, int64_t session,

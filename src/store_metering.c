@@ -599,3 +599,37 @@ store_metering_totals(struct store *s, int limit,
     return summarize(c, store_stmt(c, ST_METERING_TOTALS), "model", limit,
                      prices, out, err);
 }
+
+/* --- retention -------------------------------------------------------- */
+
+struct prune_ctx {
+    int64_t before_ms;
+    int limit;
+    int deleted;
+};
+
+static int
+prune_job(struct store *s, struct conn *c, void *arg, struct problem *err)
+{
+    struct prune_ctx *ctx = arg;
+    sqlite3_stmt *st = store_stmt(c, ST_METERING_PRUNE);
+
+    (void)s;
+    sqlite3_bind_int64(st, 1, ctx->before_ms);
+    sqlite3_bind_int(st, 2, ctx->limit);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return store_sql_error(c, err, "pruning metering");
+    ctx->deleted = sqlite3_changes(c->db);
+    return 0;
+}
+
+int
+store_metering_prune(struct store *s, int64_t before_ms, int limit,
+                     int *deleted, struct problem *err)
+{
+    struct prune_ctx ctx = {before_ms, limit, 0};
+    int rc = store_write(s, prune_job, &ctx, err);
+
+    *deleted = ctx.deleted;
+    return rc;
+}

@@ -715,6 +715,47 @@ START_TEST(store_summary_arithmetic)
 }
 END_TEST
 
+START_TEST(store_prune_keeps_totals)
+{
+    struct metering_usage u;
+    struct problem err = {0};
+    json_t *before = NULL, *after = NULL, *doc;
+    int i, n = -1, total = 0;
+
+    /* 5 old calls (day 1), 2 recent ones. */
+    for (i = 0; i < 7; i++) {
+        usage(&u, "prune-m", 10, 1, 20, 0, -1);
+        u.time = i < 5 ? 86400000LL + i : 1700000000000LL + i;
+        json_decref(record("pruner", -1, &u));
+    }
+    ck_assert_int_eq(store_metering_totals(st, 100, NULL, &before, &err), 0);
+    /* In batches of 2: 2, 2, 1, then nothing. */
+    do {
+        ck_assert_int_eq(store_metering_prune(st, 1000000000000LL, 2, &n,
+                                              &err), 0);
+        total += n;
+    } while (n == 2);
+    ck_assert_int_eq(total, 5);
+    ck_assert_int_eq(store_metering_prune(st, 1000000000000LL, 2, &n, &err),
+                     0);
+    ck_assert_int_eq(n, 0);
+    doc = summary("agent", NULL);
+    for (i = 0; i < (int)json_array_size(json_object_get(doc, "items"));
+         i++) {
+        json_t *it = json_array_get(json_object_get(doc, "items"), i);
+
+        if (!strcmp(json_string_value(json_object_get(it, "key")), "pruner"))
+            ck_assert(num(it, "calls") == 2);
+    }
+    json_decref(doc);
+    /* The lifetime counters do not go back. */
+    ck_assert_int_eq(store_metering_totals(st, 100, NULL, &after, &err), 0);
+    ck_assert_msg(json_equal(before, after), "totals changed by pruning");
+    json_decref(before);
+    json_decref(after);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -735,6 +776,7 @@ main(void)
     tcase_add_checked_fixture(store, setup, teardown);
     tcase_add_test(store, store_rows_sessions_and_drift);
     tcase_add_test(store, store_summary_arithmetic);
+    tcase_add_test(store, store_prune_keeps_totals);
     suite_add_tcase(s, store);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

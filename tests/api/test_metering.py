@@ -436,6 +436,39 @@ class MeteringRestartTests(MeteringBase, DaemonTestCase):
             "model", "input_tokens", "output_tokens", "cache_read_tokens",
             "cache_write_tokens", "cost", "prefix_drift"])
 
+    def test_old_calls_pruned_totals_kept(self):
+        """--metering-max-age-days: the reaper deletes calls older than
+        that (here two made 3 days old in the database), keeps the recent
+        one, and the /metrics totals do not go back."""
+        d = self.daemon(["--metering-max-age-days", "2"])
+        for i in range(3):
+            self.record({"provider": "p", "model": "aged", "agent": "old-a",
+                         "input_tokens": 10, "output_tokens": 1,
+                         "cache_read_tokens": 30, "cache_write_tokens": 0},
+                        d=d)
+        metrics = d.get("/metrics").raw.decode("utf-8")
+        d.stop()
+        con = sqlite3.connect(d.db_path)
+        try:
+            with con:
+                con.execute("UPDATE metering SET time = time - 3 * 86400000"
+                            " WHERE id IN (SELECT id FROM metering"
+                            " WHERE model = 'aged' ORDER BY id LIMIT 2)")
+        finally:
+            con.close()
+        d.restart()
+
+        def calls():
+            s = self.assertStatus(d.get(
+                "/api/v1/metering/summary?group_by=model&model=aged"), 200)
+            return s["total"]["calls"]
+        self.assertTrue(colibri_test.wait_until(lambda: calls() == 1, 10),
+                        "old calls not pruned: %d" % calls())
+        after = d.get("/metrics").raw.decode("utf-8")
+        for line in metrics.splitlines():
+            if 'model="aged"' in line:
+                self.assertIn(line, after.splitlines())
+
     def test_spawned_agent_calls_land_in_its_session(self):
         """An agent the spawner runs has an open session while it streams:
         its calls are metered into that session."""

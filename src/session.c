@@ -132,57 +132,32 @@ annotate(struct open_session *o, json_t *note)
 }
 
 /*
- * What a crashed run's file says about its end: the exit annotation's
- * state and status if it got that far, else the last state annotation
- * when it was settled (done, error), else error.
+ * How a run a crash interrupted ended, from what the store committed, not
+ * from the file (an agent could print lines that look like Colibri's own
+ * annotations): the glasspane's state if it is this run's (set since the
+ * session started) and settled (done, error), else error; the exit
+ * status if the process record is this run's (the pid in the file's
+ * name) and has one, else none.
  */
 static void
-recover_scan(const char *path, char *state, size_t statelen, int *status,
-             int64_t *size, int64_t *lines)
+recover_outcome(const json_t *o, const char *rel, char *state,
+                size_t statelen, int *status)
 {
-    json_t *items = json_array();
-    struct problem err = {0};
-    int64_t off = 0, next = 0, seen = 0;
-    size_t i;
+    const char *to = json_string_value(json_object_get(o, "state"));
+    const char *base = strrchr(rel, '/');
+    const char *dash = base ? strchr(base, '-') : NULL;
+    long pid = dash ? strtol(dash + 1, NULL, 10) : 0;
 
     snprintf(state, statelen, "error");
+    if (to != NULL && (!strcmp(to, "done") || !strcmp(to, "error")) &&
+        json_integer_value(json_object_get(o, "state_since")) >=
+            json_integer_value(json_object_get(o, "started_at")))
+        snprintf(state, statelen, "%s", to);
     *status = -1;
-    *lines = 0;
-    for (;;) {
-        json_array_clear(items);
-        if (session_read(path, off, LIMIT_LIST_MAX, items, &next, &seen,
-                         &err) < 0) {
-            problem_clear(&err);
-            break;
-        }
-        for (i = 0; i < json_array_size(items); i++) {
-            json_t *e = json_object_get(json_array_get(items, i), "entry");
-            const char *kind = json_string_value(json_object_get(e,
-                                                                 "colibri"));
-            const char *to;
-
-            if (kind == NULL)
-                continue;
-            if (strcmp(kind, "exit") == 0) {
-                to = json_string_value(json_object_get(e, "state"));
-                if (to != NULL)
-                    snprintf(state, statelen, "%s", to);
-                if (json_is_integer(json_object_get(e, "exit_status")))
-                    *status = (int)json_integer_value(
-                        json_object_get(e, "exit_status"));
-            } else if (strcmp(kind, "state") == 0) {
-                to = json_string_value(json_object_get(e, "to"));
-                snprintf(state, statelen, "%s",
-                         to && (!strcmp(to, "done") || !strcmp(to, "error"))
-                             ? to : "error");
-            }
-        }
-        if (next == off)
-            break;
-        off = next;
-    }
-    json_decref(items);
-    session_file_count(path, size, lines);
+    if (pid > 0 && json_is_integer(json_object_get(o, "exit_status")) &&
+        json_integer_value(json_object_get(o, "pid")) == pid)
+        *status = (int)json_integer_value(json_object_get(o,
+                                                          "exit_status"));
 }
 
 /* Closes what a crash left open. */
@@ -197,16 +172,16 @@ recover(struct sessions *ss, struct problem *err)
     for (i = 0; i < json_array_size(open_list); i++) {
         json_t *o = json_array_get(open_list, i);
         int64_t id = json_integer_value(json_object_get(o, "id"));
-        char *path = xasprintf("%s/%s", ss->data_dir, json_string_value(
-                                                  json_object_get(o, "path")));
+        const char *rel = json_string_value(json_object_get(o, "path"));
+        char *path = xasprintf("%s/%s", ss->data_dir, rel);
         struct session_end end;
         struct stat sb;
         char state[16];
         int status;
 
         memset(&end, 0, sizeof(end));
-        recover_scan(path, state, sizeof(state), &status, &end.size,
-                     &end.lines);
+        recover_outcome(o, rel, state, sizeof(state), &status);
+        session_file_count(path, &end.size, &end.lines);
         end.ended_at = stat(path, &sb) == 0
                            ? (int64_t)sb.st_mtime * 1000 +
                                  (int64_t)(sb.st_mtim.tv_nsec / 1000000)

@@ -210,7 +210,9 @@ static const char *const statements[ST_COUNT] = {
         " AND (?6 IS NULL OR started_at < ?6)"
         " ORDER BY id DESC LIMIT ?7",
     [ST_SESSION_OPEN_ALL] =
-        "SELECT id, path FROM sessions WHERE ended_at IS NULL ORDER BY id",
+        "SELECT s.id, s.path, s.started_at, a.state, a.state_since, a.pid,"
+        " a.exit_status FROM sessions s LEFT JOIN agents a ON a.id = s.agent"
+        " WHERE s.ended_at IS NULL ORDER BY s.id",
     [ST_SESSION_EXPIRED] =
         "SELECT id, path FROM sessions WHERE ended_at IS NOT NULL"
         " AND ended_at < ?1 ORDER BY id LIMIT ?2",

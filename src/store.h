@@ -267,7 +267,9 @@ struct session_filter {
 /* {"items":[...],"next":"<id>"|null}, newest first. */
 int store_session_list(struct store *s, const struct session_filter *f,
                        json_t **page, struct problem *err);
-/* The sessions still open: [{"id","path"}] (new). */
+/* The sessions still open: [{"id","path","started_at", and of their
+ * agent as committed: "state","state_since" (ms),"pid","exit_status"
+ * when known}] (new). */
 int store_session_open_list(struct store *s, json_t **items,
                             struct problem *err);
 /*

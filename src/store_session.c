@@ -252,10 +252,29 @@ store_session_open_list(struct store *s, json_t **items,
     json_t *list = json_array();
     int rc;
 
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(list, json_pack(
-            "{s:I, s:s}", "id", (json_int_t)sqlite3_column_int64(st, 0),
-            "path", (const char *)sqlite3_column_text(st, 1)));
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *o = json_pack(
+            "{s:I, s:s, s:I}", "id", (json_int_t)sqlite3_column_int64(st, 0),
+            "path", (const char *)sqlite3_column_text(st, 1),
+            "started_at", (json_int_t)sqlite3_column_int64(st, 2));
+
+        /* What the store last committed of the agent (the glasspane and
+         * the process record), for closing a session a crash left open:
+         * unlike the file, nothing the agent prints can forge it. */
+        if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
+            json_object_set_new(o, "state", json_string(
+                (const char *)sqlite3_column_text(st, 3)));
+            json_object_set_new(o, "state_since", json_integer(
+                sqlite3_column_int64(st, 4)));
+        }
+        if (sqlite3_column_type(st, 5) != SQLITE_NULL)
+            json_object_set_new(o, "pid", json_integer(
+                sqlite3_column_int64(st, 5)));
+        if (sqlite3_column_type(st, 6) != SQLITE_NULL)
+            json_object_set_new(o, "exit_status", json_integer(
+                sqlite3_column_int64(st, 6)));
+        json_array_append_new(list, o);
+    }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
         json_decref(list);

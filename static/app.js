@@ -7,13 +7,15 @@ import { initAgents, setAgents, upsertAgent, agentState, removeAgent,
   agentTouched, refreshAgent } from './agents.js';
 import { initSkills, showSkills, skillsChanged } from './skills.js';
 import { initCost, showCost, meteringChanged } from './cost.js';
+import { initHosts, showHosts, hostsChanged } from './hosts.js';
 
 const TYPES = ['task.created', 'task.updated', 'task.deleted',
   'task.claimed', 'task.released', 'task.completed', 'task.expired',
   'task.heartbeat', 'task.stolen', 'agent.registered', 'agent.updated',
   'agent.removed', 'agent.state', 'session.start', 'session.end',
-  'metering', 'prompt.drift', 'skill.changed', 'reset'];
-const VIEWS = ['board', 'agents', 'skills', 'cost'];
+  'metering', 'prompt.drift', 'skill.changed', 'host.reported',
+  'host.removed', 'reset'];
+const VIEWS = ['board', 'agents', 'skills', 'cost', 'hosts'];
 
 let source = null;
 let loaded = false;
@@ -51,6 +53,7 @@ function showView() {
   if (!authed) return;
   if (view === 'skills') showSkills();
   showCost(view === 'cost');
+  showHosts(view === 'hosts');
 }
 
 function taskId(ev) {
@@ -76,6 +79,8 @@ function apply(type, ev) {
     agentTouched(ev.agent || d.agent);
   } else if (type.startsWith('session.')) {
     refreshAgent(ev.agent || d.agent);   // also refreshes its panel
+  } else if (type.startsWith('host.')) {
+    hostsChanged();
   } else if (type === 'skill.changed') {
     skillsChanged();
   } else if (type === 'prompt.drift') {
@@ -156,6 +161,7 @@ async function start() {
   initAgents(notice);
   initSkills();
   initCost();
+  initHosts();
   window.addEventListener('hashchange', showView);
   document.getElementById('reconnect').addEventListener('click', connect);
   showView();

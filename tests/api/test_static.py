@@ -295,7 +295,7 @@ class DefaultDirTest(DaemonTestCase):
         self.assertStatus(r, 200)
         self.assertIn(b'<script type="module" src="app.js">', r.raw)
         for name in ("app.js", "app.css", "api.js", "board.js",
-                     "agents.js", "skills.js", "cost.js", "favicon.svg"):
+                     "agents.js", "skills.js", "cost.js", "hosts.js", "favicon.svg"):
             self.assertStatus(d.get("/" + name, token=False), 200, name)
 
     def test_print_config(self):

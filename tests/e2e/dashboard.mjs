@@ -474,6 +474,29 @@ try {
     await page.setViewportSize({ width: 1280, height: 800 });
   }
 
+  // Hosts: this host's manifest, and a host that reports joins the list
+  // live.
+  await page.click('nav [data-view=hosts]');
+  const runtime = await call('GET', '/runtime');
+  await page.waitForSelector(
+    `#host-local[data-host="${runtime.host.name}"] dl.facts`,
+    { timeout: 5000 });
+  const local = await page.textContent('#host-local');
+  if (!local.includes(String(runtime.host.cpus)) ||
+      !runtime.runtimes.filter((r) => r.found).every((r) =>
+        local.includes(r.name)))
+    throw new Error('this host: ' + local);
+  const t0Host = Date.now();
+  const edge = JSON.parse(JSON.stringify(runtime));
+  edge.host.name = 'edge-1';
+  edge.colibri = { role: 'colibri', version: runtime.colibri.version };
+  await call('POST', '/hosts', edge);
+  await page.waitForSelector('#host-list [data-host="edge-1"][data-online=yes]',
+    { timeout: 1000 });
+  ok("hosts: this host's manifest; a reporting host joins the list live",
+    `${Date.now() - t0Host} ms`);
+  await shot(page, 'hosts');
+
   // 6. A write without the CSRF header is refused (same page, cookie on).
   if (errors.length) throw new Error('page errors: ' + errors.join('; '));
   const refused = await page.evaluate(async () => {

@@ -798,7 +798,8 @@ spawner_restart(struct spawner *sp, const char *agent, json_t **result,
         int running;
 
         pthread_mutex_lock(&sp->lock);
-        running = ch->running || ch->ending;
+        running = ch->running || ch->ending ||
+                  spawner_jail_busy(sp, ch->agent);
         if (!running) {
             /* The last launch record first (see spawner_spawn). */
             while (ch->saving > 0)

@@ -132,6 +132,9 @@ void spawner_jail_tick(struct spawner *sp, int64_t now);
 /* 1 if pid was a step (its status consumed), else 0. */
 int spawner_jail_reaped(struct spawner *sp, pid_t pid, int wstatus);
 int spawner_jail_pending(struct spawner *sp);
+/* Is the jail of agent's last run still being checked?  Its next run
+ * (same tag) waits, so that a removal cannot hit the new jail. */
+int spawner_jail_busy(struct spawner *sp, const char *agent);
 void spawner_jail_free(struct spawner *sp);
 
 #endif

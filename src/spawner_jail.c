@@ -227,6 +227,17 @@ spawner_jail_reaped(struct spawner *sp, pid_t pid, int wstatus)
 }
 
 int
+spawner_jail_busy(struct spawner *sp, const char *agent)
+{
+    struct jail_check *jc;
+
+    for (jc = sp->jail_checks; jc != NULL; jc = jc->next)
+        if (strcmp(jc->agent, agent) == 0)
+            return 1;
+    return 0;
+}
+
+int
 spawner_jail_pending(struct spawner *sp)
 {
     return sp->jail_checks != NULL;

@@ -658,7 +658,8 @@ spawner_supervise(void *arg)
         n = 1;
         for (ch = sp->children; ch != NULL; ch = ch->next) {
             /* Wake for the next restart or kill deadline, not later. */
-            if (ch->restart_at != 0 && ch->restart_at - now < timeout)
+            if (ch->restart_at != 0 && ch->restart_at - now < timeout &&
+                !spawner_jail_busy(sp, ch->agent))
                 timeout = ch->restart_at - now;
             if (ch->kill_at != 0 && ch->kill_at - now < timeout)
                 timeout = ch->kill_at - now;
@@ -696,7 +697,8 @@ spawner_supervise(void *arg)
                 ch->kill_at = 0;
             }
             if (!ch->running && !ch->stopped && ch->restart_at != 0 &&
-                now >= ch->restart_at) {
+                now >= ch->restart_at &&
+                !spawner_jail_busy(sp, ch->agent)) {
                 ch->restart_at = 0;
                 if (spawner_launch(sp, ch) < 0) {
                     log_warnx("spawner: %s: %s", ch->agent,

@@ -547,6 +547,37 @@ class SpawnTest(DaemonTestCase):
         self.assertNotIn("jail_name", p)
         self.assertNotIn("jail_cleanup", p)
 
+    def test_restart_waits_for_the_jail_check(self):
+        """A run restarts in a jail of the same name only once the last
+        one's jail is checked (and here removed): the removal can never
+        hit the new run's jail."""
+        mdo, jail, jls, rec = self.ephemeral_shims()
+        open(os.path.join(self.d_tmp, "keep"), "w").close()
+        self.start_daemon(["--mdo-path", mdo, "--jail-path", jail,
+                           "--jls-path", jls],
+                          env={"COLIBRI_JAIL_PRIV_MODE": "mdo"})
+        self.spawn(runner="smoke", id="eph-r", args=["--scenario", "crash"],
+                   max_restarts=1, backoff_floor_ms=10, backoff_cap_ms=10,
+                   jail={"path": "/"})
+        got = wait_until(lambda: (lambda p: p if p.get("last_error") and
+                                  p.get("jail_cleanup") == "removed"
+                                  else None)(self.process("eph-r")), 20)
+        self.assertTrue(got, self.process("eph-r"))
+        tag = got["jail_name"]
+        # what the daemon ran (mdo ..., jls ...), not the jail shim's own
+        # record of being run
+        steps = [l for l in self.records(rec)
+                 if tag in l and not l.startswith("jail ")]
+        create = "mdo %s -c name=%s" % (jail, tag)
+        remove = "mdo %s -r %s" % (jail, tag)
+        kinds = ["create" if l.startswith(create) else
+                 "remove" if l == remove else
+                 "probe" if l == "jls -j %s jid" % tag else l
+                 for l in steps]
+        self.assertEqual(kinds, ["create", "probe", "remove", "probe",
+                                 "create", "probe", "remove", "probe"],
+                         steps)
+
     def test_ephemeral_jail_removed_through_helper(self):
         """helper mode end to end: the real colibri-jail-helper accepts
         the named jail -c form and jail -r of a colibri- jail."""

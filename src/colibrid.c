@@ -317,11 +317,10 @@ main(int argc, char **argv)
     if (socket_start(&sock, &app, &kopts, err, sizeof(err)) < 0)
         fatalx("%s", err);
     if (reaper_start(&reaper, store, cfg.reap_interval, cfg.events_keep,
-                     cfg.events_max_age) < 0)
+                     cfg.events_max_age,
+                     (int64_t)cfg.metering_max_age_days * 86400000) < 0)
         fatalx("cannot start the lease reaper");
     reaper_set_tick(reaper, daemon_tick_cb, &app);
-    reaper_set_metering_max_age(reaper,
-                                (int64_t)cfg.metering_max_age_days * 86400000);
 
     public_url(&cfg, http_port(http), url, sizeof(url));
     memset(&popts, 0, sizeof(popts));

@@ -19,7 +19,7 @@ struct reaper {
     int events_keep;
     int events_max_age;
     int64_t metering_max_age_ms;        /* 0: keep */
-    int64_t next_prune_ms;
+    int64_t next_prune_ms;              /* the thread's own */
     void (*tick)(void *ctx);
     void *tick_ctx;
     pthread_t thread;
@@ -66,9 +66,8 @@ reaper_main(void *arg)
     pthread_mutex_lock(&r->lock);
     while (!r->stopping) {
         struct problem err = {0};
-        void (*tick)(void *) = r->tick;
-        void *tick_ctx = r->tick_ctx;
-        int64_t metering_max_age_ms = r->metering_max_age_ms;
+        void (*tick)(void *);
+        void *tick_ctx;
         int count = 0;
 
         clock_gettime(CLOCK_REALTIME, &deadline);
@@ -79,6 +78,10 @@ reaper_main(void *arg)
             ;
         if (r->stopping)
             break;
+        /* What the setters said, read after the wait (they may have
+         * spoken during it). */
+        tick = r->tick;
+        tick_ctx = r->tick_ctx;
         pthread_mutex_unlock(&r->lock);
         if (tick != NULL)
             tick(tick_ctx);
@@ -99,8 +102,8 @@ reaper_main(void *arg)
             else if (count > 0)
                 log_info("reaper: pruned %d old events", count);
             problem_clear(&err);
-            if (metering_max_age_ms > 0)
-                prune_metering(r, metering_max_age_ms);
+            if (r->metering_max_age_ms > 0)
+                prune_metering(r, r->metering_max_age_ms);
             r->next_prune_ms = util_now_ms() + 60000;
         }
         pthread_mutex_lock(&r->lock);
@@ -118,21 +121,13 @@ reaper_set_tick(struct reaper *r, void (*fn)(void *ctx), void *ctx)
     pthread_mutex_unlock(&r->lock);
 }
 
-void
-reaper_set_metering_max_age(struct reaper *r, int64_t max_age_ms)
-{
-    pthread_mutex_lock(&r->lock);
-    r->metering_max_age_ms = max_age_ms;
-    r->next_prune_ms = 0;       /* soon */
-    pthread_mutex_unlock(&r->lock);
-}
-
 int
 reaper_start(struct reaper **out, struct store *store, int interval_seconds,
-             int events_keep, int events_max_age)
+             int events_keep, int events_max_age, int64_t metering_max_age_ms)
 {
     struct reaper *r = xcalloc(1, sizeof(*r));
 
+    r->metering_max_age_ms = metering_max_age_ms;
     r->store = store;
     r->interval = interval_seconds;
     r->events_keep = events_keep;

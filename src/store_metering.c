@@ -139,19 +139,17 @@ take_drift(struct conn *c, int64_t session, struct problem *err)
     return sqlite3_changes(c->db) > 0;
 }
 
+static int insert_row(struct store *s, struct conn *c,
+                      const struct metering_record *r, int64_t session,
+                      int drift, json_t **row, struct problem *err);
+
 int
 store_metering_insert(struct store *s, struct conn *c,
                       const struct metering_record *r, json_t **row,
                       struct problem *err)
 {
-    const struct metering_usage *u = r->usage;
-    struct row_vals v;
-    sqlite3_stmt *st;
-    json_t *doc;
-    int64_t session = r->session, id, when = u->time > 0 ? u->time
-                                                          : s->clock();
+    int64_t session = r->session;
     int drift = r->prefix_drift ? 1 : 0, rc;
-    char subject[32];
 
     if (session == 0) {
         if (open_session(c, r->agent, &session, err) < 0)
@@ -171,6 +169,25 @@ store_metering_insert(struct store *s, struct conn *c,
             return -1;
         drift |= rc;
     }
+    return insert_row(s, c, r, session, drift, row, err);
+}
+
+/*
+ * Stores one call whose session is resolved (> 0, or none) and whose
+ * drift flag is known, with its totals and its `metering` event.
+ */
+static int
+insert_row(struct store *s, struct conn *c, const struct metering_record *r,
+           int64_t session, int drift, json_t **row, struct problem *err)
+{
+    const struct metering_usage *u = r->usage;
+    struct row_vals v;
+    sqlite3_stmt *st;
+    json_t *doc;
+    int64_t id, when = u->time > 0 ? u->time : s->clock();
+    int rc;
+    char subject[32];
+
     st = store_stmt(c, ST_METERING_INSERT);
     sqlite3_bind_int64(st, 1, when);
     if (r->agent != NULL)
@@ -296,14 +313,26 @@ static int
 ingest_job(struct store *s, struct conn *c, void *arg, struct problem *err)
 {
     struct ingest_ctx *ctx = arg;
+    int64_t session = 0;
+    int drift = 0;
     size_t i;
 
     if (store_agent_apply_state(s, c, ctx->agent, ctx->t, ctx->n, err) < 0)
         return -1;
+    if (ctx->nu == 0)
+        return 0;
+    /* The batch is one agent's, in one write job: its open session and
+     * a pending drift mark (for the session's next call: the batch's
+     * first) are looked up once, not per call. */
+    if (open_session(c, ctx->agent, &session, err) < 0)
+        return -1;
+    if (session > 0 && (drift = take_drift(c, session, err)) < 0)
+        return -1;
     for (i = 0; i < ctx->nu; i++) {
         struct metering_record r = {"stream", ctx->agent, 0, &ctx->u[i], 0};
 
-        if (store_metering_insert(s, c, &r, NULL, err) < 0)
+        if (insert_row(s, c, &r, session > 0 ? session : -1,
+                       i == 0 ? drift : 0, NULL, err) < 0)
             return -1;
     }
     return 0;

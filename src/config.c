@@ -175,8 +175,6 @@ static const struct option_def options[O_COUNT] = {
 /* Non-option flags (actions). */
 enum { A_HELP = 1000, A_VERSION, A_CHECK, A_PRINT, A_PRINT_OPS, A_CONFIG };
 
-static int set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 static int apply_value(struct config *cfg, int idx, const char *value,
                        enum opt_source src, enum opt_source *seen,
                        char *err, size_t errlen);
@@ -188,17 +186,6 @@ static void env_name(const char *name, char *out, size_t outlen);
 static void list_free(char **list);
 static void set_defaults(struct config *cfg, const char *argv0);
 static int installed_binary(const char *argv0);
-
-static int
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static void
 env_name(const char *name, char *out, size_t outlen)
@@ -291,25 +278,25 @@ apply_value(struct config *cfg, int idx, const char *value,
         char **slot = (char **)((char *)cfg + o->offset);
 
         if (*value == '\0')
-            return set_err(err, errlen, "%s: --%s must not be empty",
-                           src_names[src], o->name);
+            return util_set_err(err, errlen, "%s: --%s must not be empty",
+                                src_names[src], o->name);
         free(*slot);
         *slot = xstrdup(value);
         break;
     }
     case OPT_INT:
         if (util_parse_ll(value, o->min, o->max, &v) < 0)
-            return set_err(err, errlen,
-                           "%s: --%s must be an integer from %ld to %ld, "
-                           "not '%s'", src_names[src], o->name, o->min,
-                           o->max, value);
+            return util_set_err(err, errlen,
+                                "%s: --%s must be an integer from %ld to %ld, "
+                                "not '%s'", src_names[src], o->name, o->min,
+                                o->max, value);
         *(int *)((char *)cfg + o->offset) = (int)v;
         break;
     case OPT_BOOL:
         if (parse_bool(value, &b) < 0)
-            return set_err(err, errlen,
-                           "%s: --%s must be yes or no, not '%s'",
-                           src_names[src], o->name, value);
+            return util_set_err(err, errlen,
+                                "%s: --%s must be yes or no, not '%s'",
+                                src_names[src], o->name, value);
         *(int *)((char *)cfg + o->offset) = b;
         break;
     case OPT_LIST:
@@ -336,9 +323,9 @@ apply_value(struct config *cfg, int idx, const char *value,
         else if (!strcmp(value, "normal"))
             cfg->durability = DURABILITY_NORMAL;
         else
-            return set_err(err, errlen,
-                           "%s: --durability must be full or normal, "
-                           "not '%s'", src_names[src], value);
+            return util_set_err(err, errlen,
+                                "%s: --durability must be full or normal, "
+                                "not '%s'", src_names[src], value);
         break;
     }
     seen[idx] = src;
@@ -358,8 +345,8 @@ load_file(struct config *cfg, const char *path, enum opt_source *seen,
     int lineno = 0, rc = 0;
 
     if (f == NULL)
-        return set_err(err, errlen, "config file %s: %s", path,
-                       strerror(errno));
+        return util_set_err(err, errlen, "config file %s: %s", path,
+                            strerror(errno));
     while (fgets(line, sizeof(line), f) != NULL) {
         char *p = line, *eq, *key, *value, *end;
         int i, found = -1;
@@ -367,7 +354,8 @@ load_file(struct config *cfg, const char *path, enum opt_source *seen,
 
         lineno++;
         if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
-            rc = set_err(err, errlen, "%s:%d: line too long", path, lineno);
+            rc = util_set_err(err, errlen,
+                              "%s:%d: line too long", path, lineno);
             break;
         }
         while (*p == ' ' || *p == '\t')
@@ -376,8 +364,9 @@ load_file(struct config *cfg, const char *path, enum opt_source *seen,
             continue;
         eq = strchr(p, '=');
         if (eq == NULL) {
-            rc = set_err(err, errlen, "%s:%d: expected 'key = value'", path,
-                         lineno);
+            rc = util_set_err(err, errlen,
+                              "%s:%d: expected 'key = value'", path,
+                              lineno);
             break;
         }
         key = p;
@@ -397,8 +386,8 @@ load_file(struct config *cfg, const char *path, enum opt_source *seen,
             if (!strcmp(options[i].name, key))
                 found = i;
         if (found < 0) {
-            rc = set_err(err, errlen, "%s:%d: unknown key '%s'", path,
-                         lineno, key);
+            rc = util_set_err(err, errlen, "%s:%d: unknown key '%s'", path,
+                              lineno, key);
             break;
         }
         if (apply_value(cfg, found, value, SRC_FILE, seen, err,
@@ -406,7 +395,7 @@ load_file(struct config *cfg, const char *path, enum opt_source *seen,
             char inner[512];
 
             snprintf(inner, sizeof(inner), "%s", err);
-            rc = set_err(err, errlen, "%s:%d: %s", path, lineno, inner);
+            rc = util_set_err(err, errlen, "%s:%d: %s", path, lineno, inner);
             break;
         }
     }
@@ -427,19 +416,22 @@ parse_listen(struct config *cfg, char *err, size_t errlen)
         const char *close = strchr(s, ']');
 
         if (close == NULL || close[1] != ':')
-            return set_err(err, errlen, "--listen '%s': expected [ADDR]:PORT",
-                           s);
+            return util_set_err(err, errlen,
+                                "--listen '%s': expected [ADDR]:PORT",
+                                s);
         cfg->listen_host = xstrndup(s + 1, (size_t)(close - s - 1));
         colon = close + 1;
     } else {
         colon = strrchr(s, ':');
         if (colon == NULL || colon == s)
-            return set_err(err, errlen, "--listen '%s': expected HOST:PORT",
-                           s);
+            return util_set_err(err, errlen,
+                                "--listen '%s': expected HOST:PORT",
+                                s);
         cfg->listen_host = xstrndup(s, (size_t)(colon - s));
     }
     if (util_parse_ll(colon + 1, 0, 65535, &port) < 0)
-        return set_err(err, errlen, "--listen '%s': port must be 0-65535", s);
+        return util_set_err(err, errlen,
+                            "--listen '%s': port must be 0-65535", s);
     cfg->listen_port = (int)port;
     return 0;
 }
@@ -583,15 +575,15 @@ config_load(struct config *cfg, int argc, char **argv,
 
         if (c == '?') {
             if (optopt)
-                set_err(err, errlen, "unknown option '-%c'", optopt);
+                util_set_err(err, errlen, "unknown option '-%c'", optopt);
             else
-                set_err(err, errlen, "unknown option '%s'",
-                        argv[optind - 1]);
+                util_set_err(err, errlen, "unknown option '%s'",
+                             argv[optind - 1]);
             goto out;
         }
         if (c == ':') {
-            set_err(err, errlen, "option '%s' needs a value",
-                    argv[optind - 1]);
+            util_set_err(err, errlen, "option '%s' needs a value",
+                         argv[optind - 1]);
             goto out;
         }
         switch (c) {
@@ -609,7 +601,7 @@ config_load(struct config *cfg, int argc, char **argv,
             if (options[i].short_opt == c)
                 idx = i;
         if (idx < 0) {
-            set_err(err, errlen, "unknown option");
+            util_set_err(err, errlen, "unknown option");
             goto out;
         }
         flag_idx[nflags] = idx;
@@ -617,7 +609,7 @@ config_load(struct config *cfg, int argc, char **argv,
         nflags++;
     }
     if (optind < argc) {
-        set_err(err, errlen, "unexpected argument '%s'", argv[optind]);
+        util_set_err(err, errlen, "unexpected argument '%s'", argv[optind]);
         goto out;
     }
     if (*action == CONFIG_HELP || *action == CONFIG_VERSION ||
@@ -652,7 +644,7 @@ config_load(struct config *cfg, int argc, char **argv,
             char inner[512];
 
             snprintf(inner, sizeof(inner), "%s", err);
-            set_err(err, errlen, "%s: %s", envname, inner);
+            util_set_err(err, errlen, "%s: %s", envname, inner);
             goto out;
         }
     }
@@ -664,7 +656,7 @@ config_load(struct config *cfg, int argc, char **argv,
     if (parse_listen(cfg, err, errlen) < 0)
         goto out;
     if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
-        set_err(err, errlen, "--tls-cert and --tls-key go together");
+        util_set_err(err, errlen, "--tls-cert and --tls-key go together");
         goto out;
     }
     if (cfg->db_path == NULL)
@@ -697,8 +689,8 @@ config_check(const struct config *cfg, char *err, size_t errlen)
         if (n == 0 || strspn(cfg->runners[i], "abcdefghijklmnopqrstuvwxyz"
                              "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n ||
             eq[1 + strspn(eq + 1, " \t")] == '\0')
-            return set_err(err, errlen, "--runner '%s': expected "
-                           "NAME=PROGRAM [ARGS...]", cfg->runners[i]);
+            return util_set_err(err, errlen, "--runner '%s': expected "
+                                "NAME=PROGRAM [ARGS...]", cfg->runners[i]);
     }
     for (i = 0; cfg->system_prompts && cfg->system_prompts[i]; i++) {
         const char *sp = cfg->system_prompts[i], *eq = strchr(sp, '=');
@@ -707,40 +699,41 @@ config_check(const struct config *cfg, char *err, size_t errlen)
         if (n == 0 || n > 32 || strspn(sp, "abcdefghijklmnopqrstuvwxyz"
                              "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n ||
             sp[0] == '.' || sp[0] == '_' || sp[0] == '-' || eq[1] == '\0')
-            return set_err(err, errlen, "--system-prompt '%s': expected "
-                           "KIND=FILE", sp);
+            return util_set_err(err, errlen, "--system-prompt '%s': expected "
+                                "KIND=FILE", sp);
         if (access(eq + 1, R_OK) < 0)
-            return set_err(err, errlen, "--system-prompt %s: %s", sp,
-                           strerror(errno));
+            return util_set_err(err, errlen, "--system-prompt %s: %s", sp,
+                                strerror(errno));
     }
     if (cfg->tool_notes != NULL && access(cfg->tool_notes, R_OK) < 0)
-        return set_err(err, errlen, "--tool-notes %s: %s", cfg->tool_notes,
-                       strerror(errno));
+        return util_set_err(err, errlen,
+                            "--tool-notes %s: %s", cfg->tool_notes,
+                            strerror(errno));
     if (metering_prices_parse(cfg->prices, &prices, err, errlen) < 0)
         return -1;
     metering_prices_free(&prices);
     if (cfg->tls_cert != NULL && access(cfg->tls_cert, R_OK) < 0)
-        return set_err(err, errlen, "--tls-cert %s: %s", cfg->tls_cert,
-                       strerror(errno));
+        return util_set_err(err, errlen, "--tls-cert %s: %s", cfg->tls_cert,
+                            strerror(errno));
     if (cfg->tls_key != NULL && access(cfg->tls_key, R_OK) < 0)
-        return set_err(err, errlen, "--tls-key %s: %s", cfg->tls_key,
-                       strerror(errno));
+        return util_set_err(err, errlen, "--tls-key %s: %s", cfg->tls_key,
+                            strerror(errno));
     if (stat(cfg->data_dir, &st) == 0 && !S_ISDIR(st.st_mode))
-        return set_err(err, errlen, "--data-dir %s: not a directory",
-                       cfg->data_dir);
+        return util_set_err(err, errlen, "--data-dir %s: not a directory",
+                            cfg->data_dir);
     if (stat(cfg->token_path, &st) == 0 && (st.st_mode & 077) != 0)
-        return set_err(err, errlen,
-                       "token file %s has mode %03o; it must not be "
-                       "readable by group or others (chmod 600)",
-                       cfg->token_path, (unsigned)(st.st_mode & 0777));
+        return util_set_err(err, errlen,
+                            "token file %s has mode %03o; it must not be "
+                            "readable by group or others (chmod 600)",
+                            cfg->token_path, (unsigned)(st.st_mode & 0777));
     if (cfg->socket_group != NULL && getgrnam(cfg->socket_group) == NULL)
-        return set_err(err, errlen, "--socket-group %s: no such group",
-                       cfg->socket_group);
+        return util_set_err(err, errlen, "--socket-group %s: no such group",
+                            cfg->socket_group);
     /* A missing skills root is only logged (it may be made later). */
     for (i = 0; cfg->skills_paths && cfg->skills_paths[i]; i++)
         if (stat(cfg->skills_paths[i], &st) == 0 && !S_ISDIR(st.st_mode))
-            return set_err(err, errlen, "--skills-path %s: not a "
-                           "directory", cfg->skills_paths[i]);
+            return util_set_err(err, errlen, "--skills-path %s: not a "
+                                "directory", cfg->skills_paths[i]);
     return 0;
 }
 

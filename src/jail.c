@@ -24,8 +24,6 @@ struct argv_builder {
     int cap;
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 static int is_set(const char *s);
 static int has_control(const char *s);
 static void ab_push(struct argv_builder *ab, const char *s);
@@ -40,18 +38,6 @@ static int check_config(const struct jail_config *cfg, char *err,
 static void push_jail_form(struct argv_builder *ab,
                            const struct jail_config *cfg, const char *tool,
                            const char *binary, const char *const argv[]);
-
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int
 is_set(const char *s)
@@ -89,9 +75,9 @@ jail_priv_parse(const char *s, enum jail_priv *out, char *err,
     else if (strcmp(s, "none") == 0)
         *out = JAIL_PRIV_NONE;
     else {
-        set_err(err, errlen,
-                "invalid jail privilege mode (COLIBRI_JAIL_PRIV_MODE): "
-                "expected mdo, helper or none");
+        util_set_err(err, errlen,
+                     "invalid jail privilege mode (COLIBRI_JAIL_PRIV_MODE): "
+                     "expected mdo, helper or none");
         return -1;
     }
     return 0;
@@ -129,17 +115,17 @@ jail_check_name(const char *name, char *err, size_t errlen)
     size_t len, i;
 
     if (!is_set(name)) {
-        set_err(err, errlen, "jail name is empty");
+        util_set_err(err, errlen, "jail name is empty");
         return -1;
     }
     len = strlen(name);
     if (len > JAIL_NAME_MAX) {
-        set_err(err, errlen, "jail name longer than %d characters",
-                JAIL_NAME_MAX);
+        util_set_err(err, errlen, "jail name longer than %d characters",
+                     JAIL_NAME_MAX);
         return -1;
     }
     if (name[0] == '-') {
-        set_err(err, errlen, "jail name must not start with '-'");
+        util_set_err(err, errlen, "jail name must not start with '-'");
         return -1;
     }
     for (i = 0; i < len; i++) {
@@ -148,13 +134,13 @@ jail_check_name(const char *name, char *err, size_t errlen)
                  (c >= '0' && c <= '9') || c == '_' || c == '-' ||
                  c == '.';
         if (!ok) {
-            set_err(err, errlen,
-                    "jail name may only contain letters, digits, "
-                    "'_', '-' and '.'");
+            util_set_err(err, errlen,
+                         "jail name may only contain letters, digits, "
+                         "'_', '-' and '.'");
             return -1;
         }
         if (c == '.' && (i == 0 || i == len - 1 || name[i + 1] == '.')) {
-            set_err(err, errlen, "jail name has an empty '.' component");
+            util_set_err(err, errlen, "jail name has an empty '.' component");
             return -1;
         }
     }
@@ -172,20 +158,20 @@ jail_check_path(const char *path, char *err, size_t errlen)
     const char *seg, *end;
 
     if (!is_set(path)) {
-        set_err(err, errlen, "jail path is empty");
+        util_set_err(err, errlen, "jail path is empty");
         return -1;
     }
     if (path[0] != '/') {
-        set_err(err, errlen, "jail path must be absolute");
+        util_set_err(err, errlen, "jail path must be absolute");
         return -1;
     }
     if (strlen(path) > JAIL_PATH_MAX) {
-        set_err(err, errlen, "jail path longer than %d characters",
-                JAIL_PATH_MAX);
+        util_set_err(err, errlen, "jail path longer than %d characters",
+                     JAIL_PATH_MAX);
         return -1;
     }
     if (has_control(path)) {
-        set_err(err, errlen, "jail path contains control characters");
+        util_set_err(err, errlen, "jail path contains control characters");
         return -1;
     }
     if (strcmp(path, "/") == 0)
@@ -196,15 +182,15 @@ jail_check_path(const char *path, char *err, size_t errlen)
         end = strchr(seg, '/');
         n = end != NULL ? (size_t)(end - seg) : strlen(seg);
         if (n == 0) {
-            set_err(err, errlen,
-                    "jail path has an empty segment ('//' or a "
-                    "trailing '/')");
+            util_set_err(err, errlen,
+                         "jail path has an empty segment ('//' or a "
+                         "trailing '/')");
             return -1;
         }
         if ((n == 1 && seg[0] == '.') ||
             (n == 2 && seg[0] == '.' && seg[1] == '.')) {
-            set_err(err, errlen,
-                    "jail path must not contain '.' or '..' segments");
+            util_set_err(err, errlen,
+                         "jail path must not contain '.' or '..' segments");
             return -1;
         }
         if (end == NULL)
@@ -225,7 +211,7 @@ jail_check_ip4(const char *ip4, char *err, size_t errlen)
     const char *p;
 
     if (!is_set(ip4)) {
-        set_err(err, errlen, "jail ip4 is empty");
+        util_set_err(err, errlen, "jail ip4 is empty");
         return -1;
     }
     for (p = ip4; *p != '\0'; p++) {
@@ -242,8 +228,8 @@ jail_check_ip4(const char *ip4, char *err, size_t errlen)
     }
     if (*p != '\0' || dots != 3 || digits == 0 ||
         inet_pton(AF_INET, ip4, &addr) != 1) {
-        set_err(err, errlen,
-                "jail ip4 must be an IPv4 address like 192.0.2.10");
+        util_set_err(err, errlen,
+                     "jail ip4 must be an IPv4 address like 192.0.2.10");
         return -1;
     }
     return 0;
@@ -259,17 +245,17 @@ jail_check_user(const char *user, char *err, size_t errlen)
     size_t len, i;
 
     if (!is_set(user)) {
-        set_err(err, errlen, "jail user is empty");
+        util_set_err(err, errlen, "jail user is empty");
         return -1;
     }
     len = strlen(user);
     if (len > JAIL_USER_MAX) {
-        set_err(err, errlen, "jail user longer than %d characters",
-                JAIL_USER_MAX);
+        util_set_err(err, errlen, "jail user longer than %d characters",
+                     JAIL_USER_MAX);
         return -1;
     }
     if (user[0] == '-') {
-        set_err(err, errlen, "jail user must not start with '-'");
+        util_set_err(err, errlen, "jail user must not start with '-'");
         return -1;
     }
     for (i = 0; i < len; i++) {
@@ -278,9 +264,9 @@ jail_check_user(const char *user, char *err, size_t errlen)
                  (c >= '0' && c <= '9') || c == '_' || c == '-' ||
                  c == '.';
         if (!ok) {
-            set_err(err, errlen,
-                    "jail user may only contain letters, digits, "
-                    "'_', '-' and '.'");
+            util_set_err(err, errlen,
+                         "jail user may only contain letters, digits, "
+                         "'_', '-' and '.'");
             return -1;
         }
     }
@@ -293,15 +279,15 @@ static int
 check_binary(const char *binary, char *err, size_t errlen)
 {
     if (!is_set(binary)) {
-        set_err(err, errlen, "command is empty");
+        util_set_err(err, errlen, "command is empty");
         return -1;
     }
     if (binary[0] == '-') {
-        set_err(err, errlen, "command must not start with '-'");
+        util_set_err(err, errlen, "command must not start with '-'");
         return -1;
     }
     if (has_control(binary)) {
-        set_err(err, errlen, "command contains control characters");
+        util_set_err(err, errlen, "command contains control characters");
         return -1;
     }
     return 0;
@@ -324,7 +310,7 @@ check_config(const struct jail_config *cfg, char *err, size_t errlen)
     if (is_set(cfg->tag) && jail_check_tag(cfg->tag, err, errlen) < 0)
         return -1;
     if (!is_set(cfg->name) && !is_set(cfg->path)) {
-        set_err(err, errlen, "jail ip4 or user given without a jail name "
+        util_set_err(err, errlen, "jail ip4 or user given without a jail name "
                              "or path");
         return -1;
     }
@@ -434,7 +420,7 @@ jail_wrap(const struct jail_config *cfg, enum jail_priv priv,
     }
     if (!jail_config_wanted(cfg)) {
         if (!is_set(binary)) {
-            set_err(err, errlen, "command is empty");
+            util_set_err(err, errlen, "command is empty");
             return -1;
         }
         for (i = 0; argv != NULL && argv[i] != NULL; i++)
@@ -462,16 +448,16 @@ jail_wrap(const struct jail_config *cfg, enum jail_priv priv,
         program = tool;
         break;
     default:
-        set_err(err, errlen, "invalid jail privilege mode");
+        util_set_err(err, errlen, "invalid jail privilege mode");
         return -1;
     }
     if (!is_set(program) || program[0] != '/') {
-        set_err(err, errlen, "jail tool path must be absolute");
+        util_set_err(err, errlen, "jail tool path must be absolute");
         ab_free(&ab);
         return -1;
     }
     if (priv != JAIL_PRIV_HELPER && (!is_set(tool) || tool[0] != '/')) {
-        set_err(err, errlen, "jail tool path must be absolute");
+        util_set_err(err, errlen, "jail tool path must be absolute");
         ab_free(&ab);
         return -1;
     }
@@ -508,21 +494,21 @@ jail_check_helper_argv(int argc, const char *const argv[],
         tools = &defaults;
     }
     if (argc < 2 || argv == NULL || argv[1] == NULL) {
-        set_err(err, errlen, "usage: colibri-jail-helper jexec|jail ...");
+        util_set_err(err, errlen, "usage: colibri-jail-helper jexec|jail ...");
         return -1;
     }
     form = argv[1];
     if (strcmp(form, "jexec") == 0) {
         if (i < argc && strcmp(argv[i], "-U") == 0) {
             if (i + 1 >= argc) {
-                set_err(err, errlen, "jexec: -U needs a user");
+                util_set_err(err, errlen, "jexec: -U needs a user");
                 return -1;
             }
             cfg.user = argv[i + 1];
             i += 2;
         }
         if (i >= argc) {
-            set_err(err, errlen, "jexec: missing jail name");
+            util_set_err(err, errlen, "jexec: missing jail name");
             return -1;
         }
         cfg.name = argv[i++];
@@ -533,7 +519,8 @@ jail_check_helper_argv(int argc, const char *const argv[],
         /* Removing a leftover ephemeral jail: only one the spawner
          * named, and nothing after the name. */
         if (argc != 4) {
-            set_err(err, errlen, "jail -r: expected exactly one jail name");
+            util_set_err(err, errlen,
+                         "jail -r: expected exactly one jail name");
             return -1;
         }
         if (jail_check_tag(argv[3], err, errlen) < 0)
@@ -542,14 +529,14 @@ jail_check_helper_argv(int argc, const char *const argv[],
                                errlen);
     } else if (strcmp(form, "jail") == 0) {
         if (i >= argc || strcmp(argv[i], "-c") != 0) {
-            set_err(err, errlen, "jail: only 'jail -c' and 'jail -r' are "
+            util_set_err(err, errlen, "jail: only 'jail -c' and 'jail -r' are "
                                  "allowed");
             return -1;
         }
         i++;
         if (i < argc && strcmp(argv[i], "-U") == 0) {
             if (i + 1 >= argc) {
-                set_err(err, errlen, "jail: -U needs a user");
+                util_set_err(err, errlen, "jail: -U needs a user");
                 return -1;
             }
             cfg.user = argv[i + 1];
@@ -561,7 +548,7 @@ jail_check_helper_argv(int argc, const char *const argv[],
                 return -1;
         }
         if (i >= argc || value_of(argv[i], "path") == NULL) {
-            set_err(err, errlen, "jail: expected path=...");
+            util_set_err(err, errlen, "jail: expected path=...");
             return -1;
         }
         cfg.path = value_of(argv[i++], "path");
@@ -573,14 +560,14 @@ jail_check_helper_argv(int argc, const char *const argv[],
                 return -1;
         }
     } else {
-        set_err(err, errlen, "refused: only the jexec and jail forms are "
+        util_set_err(err, errlen, "refused: only the jexec and jail forms are "
                              "allowed");
         return -1;
     }
     if (cfg.user != NULL && jail_check_user(cfg.user, err, errlen) < 0)
         return -1;
     if (i >= argc) {
-        set_err(err, errlen, "%s: missing command", form);
+        util_set_err(err, errlen, "%s: missing command", form);
         return -1;
     }
     if (cfg.name != NULL) {
@@ -588,7 +575,7 @@ jail_check_helper_argv(int argc, const char *const argv[],
     } else {
         binary = value_of(argv[i], "command");
         if (binary == NULL) {
-            set_err(err, errlen, "jail: expected command=... after the "
+            util_set_err(err, errlen, "jail: expected command=... after the "
                                  "parameters");
             return -1;
         }
@@ -616,8 +603,8 @@ jail_check_tag(const char *tag, char *err, size_t errlen)
     if (!is_set(tag) ||
         strncmp(tag, JAIL_TAG_PREFIX, strlen(JAIL_TAG_PREFIX)) != 0 ||
         tag[strlen(JAIL_TAG_PREFIX)] == '\0') {
-        set_err(err, errlen, "jail tag must start with '%s'",
-                JAIL_TAG_PREFIX);
+        util_set_err(err, errlen, "jail tag must start with '%s'",
+                     JAIL_TAG_PREFIX);
         return -1;
     }
     return jail_check_name(tag, err, errlen);
@@ -637,7 +624,7 @@ jail_probe_cmd(const struct jail_tools *tools, const char *tag,
     if (jail_check_tag(tag, err, errlen) < 0)
         return -1;
     if (!is_set(tools->jls) || tools->jls[0] != '/') {
-        set_err(err, errlen, "jls path must be absolute");
+        util_set_err(err, errlen, "jls path must be absolute");
         return -1;
     }
     ab_push(&ab, tools->jls);
@@ -674,13 +661,13 @@ jail_remove_cmd(enum jail_priv priv, const struct jail_tools *tools,
         program = tools->jail;
         break;
     default:
-        set_err(err, errlen, "invalid jail privilege mode");
+        util_set_err(err, errlen, "invalid jail privilege mode");
         return -1;
     }
     if (!is_set(program) || program[0] != '/' ||
         (priv != JAIL_PRIV_HELPER &&
          (!is_set(tools->jail) || tools->jail[0] != '/'))) {
-        set_err(err, errlen, "jail tool path must be absolute");
+        util_set_err(err, errlen, "jail tool path must be absolute");
         return -1;
     }
     if (priv != JAIL_PRIV_NONE)

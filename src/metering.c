@@ -16,21 +16,8 @@
 #include "metering.h"
 #include "util.h"
 
-static int set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 static int copy_name(char *dst, const json_t *v);
 static int get_count(const json_t *obj, const char *key, int64_t *out);
-
-static int
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* Copies a JSON string of at most LIMIT_METERING_NAME_CHARS bytes into
  * dst; anything else (absent, not a string, too long) leaves "" and
@@ -252,8 +239,8 @@ metering_prices_parse(char *const *specs, struct metering_prices *out,
 
         if (i >= LIMIT_METERING_PRICES) {
             metering_prices_free(out);
-            return set_err(err, errlen, "--price: more than %d prices",
-                           LIMIT_METERING_PRICES);
+            return util_set_err(err, errlen, "--price: more than %d prices",
+                                LIMIT_METERING_PRICES);
         }
         if (eq == NULL || eq == spec ||
             (size_t)(eq - spec) > LIMIT_METERING_NAME_CHARS)
@@ -279,8 +266,8 @@ metering_prices_parse(char *const *specs, struct metering_prices *out,
         pr.model = xstrndup(spec, (size_t)(eq - spec));
         for (j = 0; j < out->n; j++) {
             if (!strcmp(out->items[j].model, pr.model)) {
-                set_err(err, errlen, "--price: model '%s' priced twice",
-                        pr.model);
+                util_set_err(err, errlen, "--price: model '%s' priced twice",
+                             pr.model);
                 free(pr.model);
                 metering_prices_free(out);
                 return -1;
@@ -291,9 +278,9 @@ metering_prices_parse(char *const *specs, struct metering_prices *out,
         out->items[out->n++] = pr;
         continue;
 bad:
-        set_err(err, errlen, "--price '%s': expected MODEL=INPUT,OUTPUT,"
-                "CACHE_READ,CACHE_WRITE (USD per million tokens, plain "
-                "decimals)", spec);
+        util_set_err(err, errlen, "--price '%s': expected MODEL=INPUT,OUTPUT,"
+                     "CACHE_READ,CACHE_WRITE (USD per million tokens, plain "
+                     "decimals)", spec);
         metering_prices_free(out);
         return -1;
     }

@@ -100,19 +100,6 @@ struct conn {
 
 static void *accept_main(void *arg);
 static void *worker_main(void *arg);
-static int set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static int
 stopping(const struct socket_server *s)
@@ -259,52 +246,60 @@ stream_flush(struct stream *st)
 }
 
 /*
- * Waits for a wake, the client or shutdown.  0: look at the bus again;
- * -1: the stream ends (the client is gone, or the daemon stops).  What
- * the client sends after subscribing is read and ignored; its end of
- * input (shutdown(SHUT_WR), as `nc -N` does) does not end the stream,
- * its closing the connection does.
+ * One wait of a streaming connection (events.subscribe, a followed
+ * session): for the client, shutdown, and wake_fd (-1: none), at most ms
+ * (-1: no limit).  What the client sends is read and ignored; its end of
+ * input (shutdown(SHUT_WR), as `nc -N` does) does not end the stream, its
+ * closing the connection does.  -1: the stream ends (the client is gone,
+ * or the daemon stops); 1: wake_fd was written (and is drained); 0:
+ * anything else (time is up, input was read, a signal).
  */
+static int
+peer_wait(struct conn *c, int wake_fd, int ms)
+{
+    struct pollfd pfd[3];
+    char sink[4096];
+    ssize_t n;
+
+    pfd[0].fd = c->peer->fd;
+    pfd[0].events = c->eof ? 0 : POLLIN;
+    pfd[1].fd = c->s->stop_pipe[0];
+    pfd[1].events = POLLIN;
+    pfd[2].fd = wake_fd;
+    pfd[2].events = POLLIN;
+    pfd[0].revents = pfd[1].revents = pfd[2].revents = 0;
+    if (poll(pfd, wake_fd >= 0 ? 3 : 2, ms) < 0)
+        return errno == EINTR ? 0 : -1;
+    if (pfd[1].revents != 0 || stopping(c->s))
+        return -1;
+    if (pfd[0].revents & (POLLHUP | POLLERR | POLLNVAL))
+        return -1;
+    if (pfd[0].revents & POLLIN) {
+        n = read(c->peer->fd, sink, sizeof(sink));
+        if (n == 0)
+            c->eof = 1;
+        else if (n < 0 && errno != EINTR && errno != EAGAIN &&
+                 errno != EWOULDBLOCK)
+            return -1;
+    }
+    if (wake_fd >= 0 && pfd[2].revents != 0) {
+        while (read(wake_fd, sink, sizeof(sink)) > 0)
+            ;
+        return 1;
+    }
+    return 0;
+}
+
+/* Waits for a wake, the client or shutdown.  0: look at the bus again;
+ * -1: the stream ends. */
 static int
 stream_wait(struct stream *st)
 {
-    struct conn *c = st->c;
-    char sink[4096];
+    int rc;
 
-    for (;;) {
-        struct pollfd pfd[3];
-        ssize_t n;
-
-        pfd[0].fd = c->peer->fd;
-        pfd[0].events = c->eof ? 0 : POLLIN;
-        pfd[1].fd = st->wake_pipe[0];
-        pfd[1].events = POLLIN;
-        pfd[2].fd = c->s->stop_pipe[0];
-        pfd[2].events = POLLIN;
-        pfd[0].revents = pfd[1].revents = pfd[2].revents = 0;
-        if (poll(pfd, 3, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        if (pfd[2].revents != 0)
-            return -1;
-        if (pfd[0].revents & (POLLHUP | POLLERR | POLLNVAL))
-            return -1;
-        if (pfd[0].revents & POLLIN) {
-            n = read(c->peer->fd, sink, sizeof(sink));
-            if (n == 0)
-                c->eof = 1;
-            else if (n < 0 && errno != EINTR && errno != EAGAIN &&
-                     errno != EWOULDBLOCK)
-                return -1;
-        }
-        if (pfd[1].revents != 0) {
-            while (read(st->wake_pipe[0], sink, sizeof(sink)) > 0)
-                ;
-            return 0;
-        }
-    }
+    while ((rc = peer_wait(st->c, st->wake_pipe[0], -1)) == 0)
+        ;
+    return rc < 0 ? -1 : 0;
 }
 
 /* Catches up from the store: one page of events after the cursor, with
@@ -438,31 +433,7 @@ follow_emit(void *ctx, const char *text, size_t len)
 static int
 follow_idle(void *ctx, int ms)
 {
-    struct conn *c = ctx;
-    struct pollfd pfd[2];
-    char sink[4096];
-    ssize_t n;
-
-    pfd[0].fd = c->peer->fd;
-    pfd[0].events = c->eof ? 0 : POLLIN;
-    pfd[1].fd = c->s->stop_pipe[0];
-    pfd[1].events = POLLIN;
-    pfd[0].revents = pfd[1].revents = 0;
-    if (poll(pfd, 2, ms) < 0)
-        return errno == EINTR ? 0 : -1;
-    if (pfd[1].revents != 0 || stopping(c->s))
-        return -1;
-    if (pfd[0].revents & (POLLHUP | POLLERR | POLLNVAL))
-        return -1;
-    if (pfd[0].revents & POLLIN) {
-        n = read(c->peer->fd, sink, sizeof(sink));
-        if (n == 0)
-            c->eof = 1;
-        else if (n < 0 && errno != EINTR && errno != EAGAIN &&
-                 errno != EWOULDBLOCK)
-            return -1;
-    }
-    return 0;
+    return peer_wait(ctx, -1, ms) < 0 ? -1 : 0;
 }
 
 /*
@@ -909,19 +880,20 @@ make_directory(struct socket_server *s, const char *dir, char *err,
 
     if (stat(dir, &st) == 0) {
         if (!S_ISDIR(st.st_mode))
-            return set_err(err, errlen, "--socket %s: %s is not a "
-                           "directory", s->path, dir);
+            return util_set_err(err, errlen, "--socket %s: %s is not a "
+                                "directory", s->path, dir);
         if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX))
             log_warnx("socket: %s is writable by anyone; the socket's own "
                       "mode and the peer check still protect it", dir);
         return 0;
     }
     if (util_mkdir_p(dir, mode) < 0 || chmod(dir, mode) < 0)
-        return set_err(err, errlen, "--socket %s: cannot create %s: %s",
-                       s->path, dir, strerror(errno));
+        return util_set_err(err, errlen, "--socket %s: cannot create %s: %s",
+                            s->path, dir, strerror(errno));
     if (s->have_group && chown(dir, (uid_t)-1, s->gid) < 0)
-        return set_err(err, errlen, "--socket-group %s: cannot give %s to "
-                       "the group: %s", s->group, dir, strerror(errno));
+        return util_set_err(err, errlen,
+                            "--socket-group %s: cannot give %s to "
+                            "the group: %s", s->group, dir, strerror(errno));
     return 0;
 }
 
@@ -940,30 +912,31 @@ claim_path(struct socket_server *s, const struct sockaddr_un *addr,
     if (lstat(s->path, &st) < 0) {
         if (errno == ENOENT)
             return 0;
-        return set_err(err, errlen, "--socket %s: %s", s->path,
-                       strerror(errno));
+        return util_set_err(err, errlen, "--socket %s: %s", s->path,
+                            strerror(errno));
     }
     if (!S_ISSOCK(st.st_mode))
-        return set_err(err, errlen, "--socket %s: the path exists and is "
-                       "not a socket; remove it or choose another path",
-                       s->path);
+        return util_set_err(err, errlen, "--socket %s: the path exists and is "
+                            "not a socket; remove it or choose another path",
+                            s->path);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return set_err(err, errlen, "socket: %s", strerror(errno));
+        return util_set_err(err, errlen, "socket: %s", strerror(errno));
     rc = connect(fd, (const struct sockaddr *)addr, sizeof(*addr));
     if (rc < 0)
         rc = errno;
     close(fd);
     if (rc == 0 || rc == EAGAIN)
-        return set_err(err, errlen, "another colibrid is already serving "
-                       "the socket %s; stop it first, or give this one "
-                       "another --socket", s->path);
+        return util_set_err(err, errlen, "another colibrid is already serving "
+                            "the socket %s; stop it first, or give this one "
+                            "another --socket", s->path);
     if (rc != ECONNREFUSED)
-        return set_err(err, errlen, "--socket %s: cannot tell whether a "
-                       "daemon serves it: %s", s->path, strerror(rc));
+        return util_set_err(err, errlen, "--socket %s: cannot tell whether a "
+                            "daemon serves it: %s", s->path, strerror(rc));
     if (unlink(s->path) < 0 && errno != ENOENT)
-        return set_err(err, errlen, "--socket %s: cannot remove the stale "
-                       "socket: %s", s->path, strerror(errno));
+        return util_set_err(err, errlen,
+                            "--socket %s: cannot remove the stale "
+                            "socket: %s", s->path, strerror(errno));
     log_info("socket: replaced the stale socket %s", s->path);
     return 0;
 }
@@ -980,9 +953,9 @@ open_listener(struct socket_server *s, char *err, size_t errlen)
     memset(&addr, 0, sizeof(addr));
     addr.sun_family = AF_UNIX;
     if (strlen(s->path) >= sizeof(addr.sun_path))
-        return set_err(err, errlen, "--socket %s: longer than the %zu "
-                       "bytes a Unix socket address holds", s->path,
-                       sizeof(addr.sun_path) - 1);
+        return util_set_err(err, errlen, "--socket %s: longer than the %zu "
+                            "bytes a Unix socket address holds", s->path,
+                            sizeof(addr.sun_path) - 1);
     memcpy(addr.sun_path, s->path, strlen(s->path) + 1);
 
     dir = xstrdup(s->path);
@@ -998,26 +971,28 @@ open_listener(struct socket_server *s, char *err, size_t errlen)
 
     s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (s->listen_fd < 0)
-        return set_err(err, errlen, "socket: %s", strerror(errno));
+        return util_set_err(err, errlen, "socket: %s", strerror(errno));
     /* On Linux the file takes the socket's mode: no moment with a wider
      * one.  chmod after bind makes sure everywhere (and undoes umask). */
     (void)fchmod(s->listen_fd, mode);
     if (bind(s->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
-        return set_err(err, errlen, "--socket %s: cannot bind: %s",
-                       s->path, strerror(errno));
+        return util_set_err(err, errlen, "--socket %s: cannot bind: %s",
+                            s->path, strerror(errno));
     if (lstat(s->path, &st) == 0) {
         s->dev = st.st_dev;
         s->ino = st.st_ino;
     }
     if (chmod(s->path, mode) < 0)
-        return set_err(err, errlen, "--socket %s: chmod: %s", s->path,
-                       strerror(errno));
+        return util_set_err(err, errlen, "--socket %s: chmod: %s", s->path,
+                            strerror(errno));
     if (s->have_group && chown(s->path, (uid_t)-1, s->gid) < 0)
-        return set_err(err, errlen, "--socket-group %s: cannot give %s to "
-                       "the group: %s", s->group, s->path, strerror(errno));
+        return util_set_err(err, errlen,
+                            "--socket-group %s: cannot give %s to "
+                            "the group: %s", s->group, s->path,
+                            strerror(errno));
     if (listen(s->listen_fd, LIMIT_SOCKET_CLIENTS) < 0)
-        return set_err(err, errlen, "--socket %s: listen: %s", s->path,
-                       strerror(errno));
+        return util_set_err(err, errlen, "--socket %s: listen: %s", s->path,
+                            strerror(errno));
     return 0;
 }
 
@@ -1055,8 +1030,8 @@ socket_start(struct socket_server **out, struct app *app,
 
         if (getgrnam_r(opts->group, &gr, buf, sizeof(buf), &grp) != 0 ||
             grp == NULL) {
-            set_err(err, errlen, "--socket-group %s: no such group",
-                    opts->group);
+            util_set_err(err, errlen, "--socket-group %s: no such group",
+                         opts->group);
             goto fail;
         }
         s->have_group = 1;
@@ -1066,11 +1041,11 @@ socket_start(struct socket_server **out, struct app *app,
     if (open_listener(s, err, errlen) < 0)
         goto fail;
     if (pipe2(s->stop_pipe, O_CLOEXEC) < 0) {
-        set_err(err, errlen, "socket: pipe: %s", strerror(errno));
+        util_set_err(err, errlen, "socket: pipe: %s", strerror(errno));
         goto fail;
     }
     if (pthread_create(&s->acceptor, NULL, accept_main, s) != 0) {
-        set_err(err, errlen, "socket: cannot start the accept thread");
+        util_set_err(err, errlen, "socket: cannot start the accept thread");
         goto fail;
     }
     s->acceptor_started = 1;

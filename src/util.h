@@ -84,6 +84,12 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 void buf_reset(struct buf *b);
 void buf_free(struct buf *b);
 
+/* Formats a reason into err (errlen bytes; err NULL or errlen 0: none)
+ * and returns -1, so that a failing check can end with
+ * "return util_set_err(err, errlen, ...);". */
+int util_set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* posix_spawnattr_init, then what every child of the daemon gets: its own
  * process group, an empty signal mask, and default dispositions for the
  * signals the daemon blocks or ignores (PIPE, TERM, INT, HUP, CHLD, QUIT),

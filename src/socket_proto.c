@@ -17,6 +17,9 @@
 
 static char *answer_doc(json_t *id, json_t *result,
                         const struct problem *err, size_t *outlen);
+static char *error_answer_v(json_t *id, int status, const char *code,
+                            size_t *outlen, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
 static char *error_answer(json_t *id, int status, const char *code,
                           size_t *outlen, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
@@ -133,20 +136,30 @@ answer_doc(json_t *id, json_t *result, const struct problem *err,
 }
 
 static char *
-error_answer(json_t *id, int status, const char *code, size_t *outlen,
-             const char *fmt, ...)
+error_answer_v(json_t *id, int status, const char *code, size_t *outlen,
+               const char *fmt, va_list ap)
 {
     struct problem p = {0};
-    va_list ap;
     char *line;
 
     p.status = status;
     p.code = code;
-    va_start(ap, fmt);
     vsnprintf(p.detail, sizeof(p.detail), fmt, ap);
-    va_end(ap);
     line = answer_doc(id, NULL, &p, outlen);
     problem_clear(&p);
+    return line;
+}
+
+static char *
+error_answer(json_t *id, int status, const char *code, size_t *outlen,
+             const char *fmt, ...)
+{
+    va_list ap;
+    char *line;
+
+    va_start(ap, fmt);
+    line = error_answer_v(id, status, code, outlen, fmt, ap);
+    va_end(ap);
     return line;
 }
 
@@ -154,17 +167,12 @@ char *
 socket_error_line(int status, const char *code, size_t *outlen,
                   const char *fmt, ...)
 {
-    struct problem p = {0};
     va_list ap;
     char *line;
 
-    p.status = status;
-    p.code = code;
     va_start(ap, fmt);
-    vsnprintf(p.detail, sizeof(p.detail), fmt, ap);
+    line = error_answer_v(NULL, status, code, outlen, fmt, ap);
     va_end(ap);
-    line = answer_doc(NULL, NULL, &p, outlen);
-    problem_clear(&p);
     return line;
 }
 

@@ -239,20 +239,10 @@ stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     (void)pos;
     for (;;) {
         struct buf *live;
-        size_t n;
+        size_t n = buf_take(&st->out, &st->out_off, buf, max);
 
-        if (st->out.len > st->out_off) {
-            n = st->out.len - st->out_off;
-            if (n > max)
-                n = max;
-            memcpy(buf, st->out.data + st->out_off, n);
-            st->out_off += n;
-            if (st->out_off == st->out.len) {
-                buf_free(&st->out);
-                st->out_off = 0;
-            }
+        if (n > 0)
             return (ssize_t)n;
-        }
         if (st->ending)
             return MHD_CONTENT_READER_END_OF_STREAM;
         live = scratch_buf();

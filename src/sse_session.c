@@ -125,20 +125,10 @@ follow_read(void *cls, uint64_t pos, char *buf, size_t max)
     for (;;) {
         int64_t seen = 0;
         int woken;
+        size_t n = buf_take(&f->out, &f->out_off, buf, max);
 
-        if (f->out.len > f->out_off) {
-            size_t n = f->out.len - f->out_off;
-
-            if (n > max)
-                n = max;
-            memcpy(buf, f->out.data + f->out_off, n);
-            f->out_off += n;
-            if (f->out_off == f->out.len) {
-                buf_reset(&f->out);
-                f->out_off = 0;
-            }
+        if (n > 0)
             return (ssize_t)n;
-        }
         if (f->ending)
             return MHD_CONTENT_READER_END_OF_STREAM;
         woken = __atomic_exchange_n(&f->woken_for, -1, __ATOMIC_ACQUIRE);

@@ -466,3 +466,22 @@ util_set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
     return -1;
 }
+
+size_t
+buf_take(struct buf *b, size_t *off, char *dst, size_t max)
+{
+    size_t n;
+
+    if (b->len <= *off)
+        return 0;
+    n = b->len - *off;
+    if (n > max)
+        n = max;
+    memcpy(dst, b->data + *off, n);
+    *off += n;
+    if (*off == b->len) {
+        buf_free(b);
+        *off = 0;
+    }
+    return n;
+}

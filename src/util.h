@@ -83,6 +83,10 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void buf_reset(struct buf *b);
 void buf_free(struct buf *b);
+/* Copies up to max bytes of b from *off on into dst and moves *off on;
+ * when all of b has been taken, b is freed and *off is 0.  The count
+ * (0: nothing pending). */
+size_t buf_take(struct buf *b, size_t *off, char *dst, size_t max);
 
 /* Formats a reason into err (errlen bytes; err NULL or errlen 0: none)
  * and returns -1, so that a failing check can end with

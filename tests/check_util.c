@@ -41,6 +41,42 @@ START_TEST(buf_grows_past_small_printf)
 }
 END_TEST
 
+START_TEST(buf_take_drains_in_pieces)
+{
+    struct buf b;
+    size_t off = 0;
+    char out[8];
+
+    buf_init(&b, 64);
+    ck_assert_int_eq(buf_take(&b, &off, out, sizeof(out)), 0);
+    ck_assert_int_eq(buf_append(&b, "abcdefghij", 10), 0);
+    ck_assert_int_eq(buf_take(&b, &off, out, 4), 4);
+    ck_assert(memcmp(out, "abcd", 4) == 0);
+    ck_assert_int_eq(off, 4);
+    ck_assert_int_eq(buf_take(&b, &off, out, sizeof(out)), 6);
+    ck_assert(memcmp(out, "efghij", 6) == 0);
+    /* All taken: emptied, the offset back at 0, and nothing more. */
+    ck_assert_int_eq(off, 0);
+    ck_assert_int_eq(b.len, 0);
+    ck_assert_int_eq(buf_take(&b, &off, out, sizeof(out)), 0);
+    ck_assert_int_eq(buf_append(&b, "k", 1), 0);
+    ck_assert_int_eq(buf_take(&b, &off, out, sizeof(out)), 1);
+    ck_assert_int_eq(out[0], 'k');
+    buf_free(&b);
+}
+END_TEST
+
+START_TEST(set_err_formats_and_fails)
+{
+    char err[8] = "";
+
+    ck_assert_int_eq(util_set_err(err, sizeof(err), "%s %d", "bad", 12345),
+                     -1);
+    ck_assert_str_eq(err, "bad 123");           /* cut to the buffer */
+    ck_assert_int_eq(util_set_err(NULL, 0, "ignored"), -1);
+}
+END_TEST
+
 START_TEST(parse_ll_is_strict)
 {
     long long v;
@@ -127,6 +163,8 @@ main(void)
 
     tcase_add_test(tc, buf_respects_cap);
     tcase_add_test(tc, buf_grows_past_small_printf);
+    tcase_add_test(tc, buf_take_drains_in_pieces);
+    tcase_add_test(tc, set_err_formats_and_fails);
     tcase_add_test(tc, parse_ll_is_strict);
     tcase_add_test(tc, time_is_rfc3339_utc);
     tcase_add_test(tc, equal_ct_compares);

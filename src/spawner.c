@@ -738,9 +738,10 @@ describe(const struct child *ch)
     return doc;
 }
 
-int
-spawner_kill(struct spawner *sp, const char *agent, int grace_seconds,
-             json_t **result, struct problem *err)
+/* agent's child with the lock held, or NULL (404 agent_not_spawned) with
+ * the lock released. */
+static struct child *
+lock_child(struct spawner *sp, const char *agent, struct problem *err)
 {
     struct child *ch;
 
@@ -748,10 +749,21 @@ spawner_kill(struct spawner *sp, const char *agent, int grace_seconds,
     ch = spawner_find_child(sp, agent);
     if (ch == NULL) {
         pthread_mutex_unlock(&sp->lock);
-        return problem_set(err, 404, "agent_not_spawned",
-                           "agent '%s' was not started by this daemon",
-                           agent);
+        problem_set(err, 404, "agent_not_spawned",
+                    "agent '%s' was not started by this daemon", agent);
     }
+    return ch;
+}
+
+int
+spawner_kill(struct spawner *sp, const char *agent, int grace_seconds,
+             json_t **result, struct problem *err)
+{
+    struct child *ch;
+
+    ch = lock_child(sp, agent, err);
+    if (ch == NULL)
+        return -1;
     ch->stopped = 1;
     ch->restart_at = 0;
     if (ch->running) {
@@ -776,14 +788,9 @@ spawner_restart(struct spawner *sp, const char *agent, json_t **result,
     struct child *ch;
     int64_t deadline = spawner_mono_ms() + 10000;
 
-    pthread_mutex_lock(&sp->lock);
-    ch = spawner_find_child(sp, agent);
-    if (ch == NULL) {
-        pthread_mutex_unlock(&sp->lock);
-        return problem_set(err, 404, "agent_not_spawned",
-                           "agent '%s' was not started by this daemon",
-                           agent);
-    }
+    ch = lock_child(sp, agent, err);
+    if (ch == NULL)
+        return -1;
     ch->stopped = 1;            /* this run's end is not a crash */
     ch->restart_at = 0;
     if (ch->running) {
@@ -840,14 +847,9 @@ spawner_describe(struct spawner *sp, const char *agent, json_t **result,
 {
     struct child *ch;
 
-    pthread_mutex_lock(&sp->lock);
-    ch = spawner_find_child(sp, agent);
-    if (ch == NULL) {
-        pthread_mutex_unlock(&sp->lock);
-        return problem_set(err, 404, "agent_not_spawned",
-                           "agent '%s' was not started by this daemon",
-                           agent);
-    }
+    ch = lock_child(sp, agent, err);
+    if (ch == NULL)
+        return -1;
     *result = describe(ch);
     pthread_mutex_unlock(&sp->lock);
     return 0;

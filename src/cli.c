@@ -43,31 +43,6 @@ const struct cli_shorthand cli_shorthands[] = {
 const size_t cli_shorthand_count =
     sizeof(cli_shorthands) / sizeof(cli_shorthands[0]);
 
-static int usage_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-usage_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-static const struct arg_spec *
-find_arg(const struct op *op, const char *name)
-{
-    const struct arg_spec *a;
-
-    for (a = op->args; a != NULL && a->name != NULL; a++)
-        if (!strcmp(a->name, name))
-            return a;
-    return NULL;
-}
-
 /* "claim-next" -> "claim_next" into out. */
 static void
 underscored(const char *in, char *out, size_t outlen)
@@ -195,8 +170,8 @@ put_value(json_t *args, const struct op *op, const struct arg_spec *a,
             if (a->type == ARG_STRINGS) {
                 json_array_append_new(list, json_string(item));
             } else if (util_parse_ll(item, LLONG_MIN, LLONG_MAX, &n) < 0) {
-                usage_err(err, errlen, "%s takes integers, not '%s'",
-                          display, item);
+                util_set_err(err, errlen, "%s takes integers, not '%s'",
+                             display, item);
                 free(item);
                 return -1;
             } else {
@@ -210,31 +185,31 @@ put_value(json_t *args, const struct op *op, const struct arg_spec *a,
         return 0;
     }
     if (json_object_get(args, a->name) != NULL)
-        return usage_err(err, errlen, "%s is given twice", display);
+        return util_set_err(err, errlen, "%s is given twice", display);
     switch (a->type) {
     case ARG_INT:
         if (util_parse_ll(value, LLONG_MIN, LLONG_MAX, &n) < 0)
-            return usage_err(err, errlen, "%s takes an integer, not '%s'",
-                             display, value);
+            return util_set_err(err, errlen, "%s takes an integer, not '%s'",
+                                display, value);
         v = json_integer(n);
         break;
     case ARG_BOOL:
         if (parse_bool_word(value, &b) < 0)
-            return usage_err(err, errlen, "%s takes true or false, not "
-                             "'%s'", display, value);
+            return util_set_err(err, errlen, "%s takes true or false, not "
+                                "'%s'", display, value);
         v = json_boolean(b);
         break;
     case ARG_ANY:
         v = json_loads(value, JSON_DECODE_ANY, &jerr);
         if (v == NULL)
-            return usage_err(err, errlen, "%s takes JSON text (%s); quote "
-                             "a string as '\"text\"'", display, jerr.text);
+            return util_set_err(err, errlen, "%s takes JSON text (%s); quote "
+                                "a string as '\"text\"'", display, jerr.text);
         break;
     default:
         v = json_string(value);
         if (v == NULL)
-            return usage_err(err, errlen, "%s is not valid UTF-8",
-                             display);
+            return util_set_err(err, errlen, "%s is not valid UTF-8",
+                                display);
         break;
     }
     (void)op;
@@ -252,21 +227,21 @@ read_data(const char *text, FILE *in, char *err, size_t errlen)
     if (!strcmp(text, "-")) {
         doc = json_loadf(in, 0, &jerr);
         if (doc == NULL) {
-            usage_err(err, errlen, "standard input is not a JSON object: "
-                      "%s (line %d)", jerr.text, jerr.line);
+            util_set_err(err, errlen, "standard input is not a JSON object: "
+                         "%s (line %d)", jerr.text, jerr.line);
             return NULL;
         }
     } else {
         doc = json_loads(text, 0, &jerr);
         if (doc == NULL) {
-            usage_err(err, errlen, "--data is not a JSON object: %s",
-                      jerr.text);
+            util_set_err(err, errlen, "--data is not a JSON object: %s",
+                         jerr.text);
             return NULL;
         }
     }
     if (!json_is_object(doc)) {
         json_decref(doc);
-        usage_err(err, errlen, "the arguments must be a JSON object");
+        util_set_err(err, errlen, "the arguments must be a JSON object");
         return NULL;
     }
     return doc;
@@ -290,8 +265,8 @@ resolve(int argc, char **argv, struct cli_command *cmd, int *used,
         *used = 1;
         if (cmd->op != NULL)
             return 0;
-        return usage_err(err, errlen, "unknown command '%s' (colibri help "
-                         "lists the commands)", argv[0]);
+        return util_set_err(err, errlen, "unknown command '%s' (colibri help "
+                            "lists the commands)", argv[0]);
     }
     snprintf(cmd->noun, sizeof(cmd->noun), "%s", argv[0]);
     if (argc < 2 || argv[1][0] == '-') {
@@ -304,9 +279,9 @@ resolve(int argc, char **argv, struct cli_command *cmd, int *used,
     cmd->op = ops_find(name);
     *used = 2;
     if (cmd->op == NULL)
-        return usage_err(err, errlen, "unknown command '%s %s' (colibri "
-                         "%s --help lists them)", argv[0], argv[1],
-                         argv[0]);
+        return util_set_err(err, errlen, "unknown command '%s %s' (colibri "
+                            "%s --help lists them)", argv[0], argv[1],
+                            argv[0]);
     return 0;
 }
 
@@ -322,8 +297,8 @@ cli_parse(int argc, char **argv, FILE *in, struct cli_command *cmd,
 
     memset(cmd, 0, sizeof(*cmd));
     if (argc < 1)
-        return usage_err(err, errlen, "no command (colibri help lists "
-                         "them)");
+        return util_set_err(err, errlen, "no command (colibri help lists "
+                            "them)");
     if (resolve(argc, argv, cmd, &used, err, errlen) < 0)
         return -1;
     flags = json_object();
@@ -342,15 +317,15 @@ cli_parse(int argc, char **argv, FILE *in, struct cli_command *cmd,
                 continue;
             }
             if (cmd->op == NULL || filled >= npos) {
-                usage_err(err, errlen, "unexpected argument '%s'", word);
+                util_set_err(err, errlen, "unexpected argument '%s'", word);
                 goto out;
             }
-            a = find_arg(cmd->op, names[filled]);
+            a = ops_find_arg(cmd->op, names[filled]);
             snprintf(display, sizeof(display), "%s", names[filled]);
             filled++;
             if (a == NULL) {
-                usage_err(err, errlen, "%s takes no argument '%s'",
-                          cmd->op->name, display);
+                util_set_err(err, errlen, "%s takes no argument '%s'",
+                             cmd->op->name, display);
                 goto out;
             }
             if (put_value(flags, cmd->op, a, display, word, err,
@@ -371,15 +346,15 @@ cli_parse(int argc, char **argv, FILE *in, struct cli_command *cmd,
             continue;
         }
         if (cmd->op == NULL) {
-            usage_err(err, errlen, "unknown option '%s'", word);
+            util_set_err(err, errlen, "unknown option '%s'", word);
             goto out;
         }
         if (!strncmp(word, "--data", 6) && (word[6] == '\0' ||
                                              word[6] == '=')) {
             value = word[6] == '=' ? word + 7 : argv[++i];
             if (value == NULL) {
-                usage_err(err, errlen, "--data needs a JSON object (or - "
-                          "for standard input)");
+                util_set_err(err, errlen, "--data needs a JSON object (or - "
+                             "for standard input)");
                 goto out;
             }
             json_decref(data);
@@ -388,7 +363,7 @@ cli_parse(int argc, char **argv, FILE *in, struct cli_command *cmd,
             continue;
         }
         if (word[1] != '-') {
-            usage_err(err, errlen, "unknown option '%s'", word);
+            util_set_err(err, errlen, "unknown option '%s'", word);
             goto out;
         }
         eq = strchr(word, '=');
@@ -397,9 +372,9 @@ cli_parse(int argc, char **argv, FILE *in, struct cli_command *cmd,
                  word + 2);
         snprintf(display, sizeof(display), "--%s", flag);
         underscored(flag, flag, sizeof(flag));
-        a = find_arg(cmd->op, flag);
+        a = ops_find_arg(cmd->op, flag);
         if (a == NULL && !strncmp(flag, "no_", 3) &&
-            (a = find_arg(cmd->op, flag + 3)) != NULL && eq == NULL)
+            (a = ops_find_arg(cmd->op, flag + 3)) != NULL && eq == NULL)
             negated = 1;
         if (a == NULL) {
             char typed[200];
@@ -410,9 +385,9 @@ cli_parse(int argc, char **argv, FILE *in, struct cli_command *cmd,
             for (w = 0; w < used && n < sizeof(typed); w++)
                 n += (size_t)snprintf(typed + n, sizeof(typed) - n, "%s%s",
                                       w ? " " : "", argv[w]);
-            usage_err(err, errlen, "%s has no option %s (colibri %s --help "
-                      "lists its arguments)", cmd->op->name, display,
-                      typed);
+            util_set_err(err, errlen, "%s has no option %s (colibri %s --help "
+                         "lists its arguments)", cmd->op->name, display,
+                         typed);
             goto out;
         }
         if (negated) {
@@ -420,13 +395,13 @@ cli_parse(int argc, char **argv, FILE *in, struct cli_command *cmd,
                 value = "false";
             } else if (a->flags & ARG_NULLABLE) {
                 if (json_object_get(flags, a->name) != NULL) {
-                    usage_err(err, errlen, "%s is given twice", display);
+                    util_set_err(err, errlen, "%s is given twice", display);
                     goto out;
                 }
                 json_object_set_new(flags, a->name, json_null());
                 continue;
             } else {
-                usage_err(err, errlen, "%s cannot be negated", display);
+                util_set_err(err, errlen, "%s cannot be negated", display);
                 goto out;
             }
         } else if (eq != NULL) {
@@ -440,7 +415,7 @@ cli_parse(int argc, char **argv, FILE *in, struct cli_command *cmd,
         } else if (i + 1 < argc) {
             value = argv[++i];
         } else {
-            usage_err(err, errlen, "%s needs a value", display);
+            util_set_err(err, errlen, "%s needs a value", display);
             goto out;
         }
         if (put_value(flags, cmd->op, a, display, value, err, errlen) < 0)
@@ -449,8 +424,8 @@ cli_parse(int argc, char **argv, FILE *in, struct cli_command *cmd,
     if (data != NULL) {
         json_object_foreach(flags, key, v) {
             if (json_object_get(data, key) != NULL) {
-                usage_err(err, errlen, "'%s' is given twice (in the JSON "
-                          "arguments and on the command line)", key);
+                util_set_err(err, errlen, "'%s' is given twice (in the JSON "
+                             "arguments and on the command line)", key);
                 goto out;
             }
         }

@@ -21,8 +21,6 @@
 /* Segments of a path; a skill file path ("{path*}") may be deep. */
 #define MAX_SEGMENTS 32
 
-static const struct arg_spec *find_arg(const struct op *op,
-                                       const char *name);
 static int arg_problem(struct problem *err, int status, const char *code,
                        const char *argname, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
@@ -63,8 +61,8 @@ ops_resolve(const char *name)
     return target != NULL ? ops_find(target) : NULL;
 }
 
-static const struct arg_spec *
-find_arg(const struct op *op, const char *name)
+const struct arg_spec *
+ops_find_arg(const struct op *op, const char *name)
 {
     const struct arg_spec *a;
 
@@ -246,7 +244,7 @@ ops_route(const char *method, const char *path, const struct op **op,
 int
 ops_arg_in(const struct op *op, const char *name, unsigned in)
 {
-    const struct arg_spec *a = find_arg(op, name);
+    const struct arg_spec *a = ops_find_arg(op, name);
 
     return a != NULL && (a->in & in) != 0;
 }
@@ -283,7 +281,7 @@ json_t *
 ops_coerce(const struct op *op, const char *name, const char *value,
            unsigned in, struct problem *err)
 {
-    const struct arg_spec *a = find_arg(op, name);
+    const struct arg_spec *a = ops_find_arg(op, name);
     long long v;
 
     if (a == NULL || (a->in & in) == 0) {
@@ -470,7 +468,7 @@ ops_validate(const struct op *op, json_t *args, struct problem *err)
                            "the arguments of %s must be a JSON object",
                            op->name);
     json_object_foreach(args, key, v) {
-        a = find_arg(op, key);
+        a = ops_find_arg(op, key);
         if (a == NULL)
             return arg_problem(err, 400, "unknown_argument", key,
                                "'%s' is not an argument of %s", key,

@@ -109,6 +109,8 @@ extern const size_t ops_count;
 
 /* Finds an operation by name; NULL when unknown. */
 const struct op *ops_find(const char *name);
+/* op's argument called name; NULL when it has none. */
+const struct arg_spec *ops_find_arg(const struct op *op, const char *name);
 
 /*
  * Legacy command names of the original daemon ("Ping", "SpawnAgent")

@@ -24,13 +24,9 @@
 #define MSG_NOSIGNAL 0
 #endif
 
-static int cli_fail(struct cli_error *err, int status, const char *code,
-                    const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-cli_fail(struct cli_error *err, int status, const char *code,
-         const char *fmt, ...)
+int
+cli_error_set(struct cli_error *err, int status, const char *code,
+              const char *fmt, ...)
 {
     va_list ap;
 
@@ -52,10 +48,10 @@ problem_fail(struct cli_error *err, const json_t *problem, int status)
                                                            "detail"));
     json_t *st = json_object_get(problem, "status");
 
-    return cli_fail(err, json_is_integer(st) ? (int)json_integer_value(st)
+    return cli_error_set(err, json_is_integer(st) ? (int)json_integer_value(st)
                                              : status,
-                    code ? code : "error", "%s",
-                    detail ? detail : "the daemon reported an error");
+                         code ? code : "error", "%s",
+                         detail ? detail : "the daemon reported an error");
 }
 
 /* --- the socket ------------------------------------------------------ */
@@ -75,24 +71,25 @@ socket_call(const struct cli_endpoint *ep, const struct op *op,
     memset(&addr, 0, sizeof(addr));
     addr.sun_family = AF_UNIX;
     if (strlen(ep->socket_path) >= sizeof(addr.sun_path))
-        return cli_fail(err, 0, "unreachable", "the socket path %s is too "
-                        "long", ep->socket_path);
+        return cli_error_set(err, 0, "unreachable",
+                             "the socket path %s is too "
+                             "long", ep->socket_path);
     memcpy(addr.sun_path, ep->socket_path, strlen(ep->socket_path) + 1);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return cli_fail(err, 0, "unreachable", "socket: %s",
-                        strerror(errno));
+        return cli_error_set(err, 0, "unreachable", "socket: %s",
+                             strerror(errno));
     if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
         int e = errno;
 
         close(fd);
         if (e == EACCES || e == EPERM)
-            return cli_fail(err, 403, "permission_denied",
-                            "cannot connect to %s: %s", ep->socket_path,
-                            strerror(e));
-        return cli_fail(err, 0, "unreachable", "cannot connect to the "
-                        "daemon at %s: %s (is colibrid running?)",
-                        ep->socket_path, strerror(e));
+            return cli_error_set(err, 403, "permission_denied",
+                                 "cannot connect to %s: %s", ep->socket_path,
+                                 strerror(e));
+        return cli_error_set(err, 0, "unreachable", "cannot connect to the "
+                             "daemon at %s: %s (is colibrid running?)",
+                             ep->socket_path, strerror(e));
     }
 
     req = json_pack("{s:i, s:s, s:O}", "id", 1, "op", op->name, "args",
@@ -125,24 +122,25 @@ socket_call(const struct cli_endpoint *ep, const struct op *op,
             continue;
         if (n <= 0) {
             if (send_errno != 0)
-                cli_fail(err, 0, "unreachable", "cannot send to %s: %s",
-                         ep->socket_path, strerror(send_errno));
+                cli_error_set(err, 0, "unreachable", "cannot send to %s: %s",
+                              ep->socket_path, strerror(send_errno));
             else
-                cli_fail(err, 0, "unreachable", "the daemon closed the "
-                         "connection without answering");
+                cli_error_set(err, 0, "unreachable", "the daemon closed the "
+                              "connection without answering");
             goto out;
         }
         if (buf_append(&in, chunk, (size_t)n) < 0) {
-            cli_fail(err, 0, "bad_answer", "the answer is larger than %d "
-                     "bytes", LIMIT_CLI_RESPONSE);
+            cli_error_set(err, 0, "bad_answer", "the answer is larger than %d "
+                          "bytes", LIMIT_CLI_RESPONSE);
             goto out;
         }
         nl = memchr(in.data, '\n', in.len);
     }
     answer = json_loadb(in.data, (size_t)(nl - in.data), 0, &jerr);
     if (!json_is_object(answer)) {
-        cli_fail(err, 0, "bad_answer", "the daemon's answer is not a JSON "
-                 "object");
+        cli_error_set(err, 0, "bad_answer",
+                      "the daemon's answer is not a JSON "
+                      "object");
         goto out;
     }
     if (!json_is_true(json_object_get(answer, "ok"))) {
@@ -314,7 +312,7 @@ http_call(const struct cli_endpoint *ep, const struct op *op, json_t *args,
 
     curl = curl_easy_init();
     if (curl == NULL) {
-        cli_fail(err, 0, "http_error", "cannot initialise libcurl");
+        cli_error_set(err, 0, "http_error", "cannot initialise libcurl");
         goto out;
     }
     curl_easy_setopt(curl, CURLOPT_URL, url);
@@ -358,18 +356,18 @@ http_call(const struct cli_endpoint *ep, const struct op *op, json_t *args,
         const char *why = curl_err[0] ? curl_err : curl_easy_strerror(cc);
 
         if (answer.too_large)
-            cli_fail(err, 0, "bad_answer", "the answer is larger than %d "
-                     "bytes", LIMIT_CLI_RESPONSE);
+            cli_error_set(err, 0, "bad_answer", "the answer is larger than %d "
+                          "bytes", LIMIT_CLI_RESPONSE);
         else if (cc == CURLE_COULDNT_CONNECT ||
                  cc == CURLE_COULDNT_RESOLVE_HOST ||
                  cc == CURLE_OPERATION_TIMEDOUT ||
                  cc == CURLE_GOT_NOTHING || cc == CURLE_RECV_ERROR ||
                  cc == CURLE_SEND_ERROR)
-            cli_fail(err, 0, "unreachable", "cannot reach the daemon at "
-                     "%.*s: %s", (int)baselen, ep->url, why);
+            cli_error_set(err, 0, "unreachable", "cannot reach the daemon at "
+                          "%.*s: %s", (int)baselen, ep->url, why);
         else
-            cli_fail(err, 0, "http_error", "%.*s: %s", (int)baselen,
-                     ep->url, why);
+            cli_error_set(err, 0, "http_error", "%.*s: %s", (int)baselen,
+                          ep->url, why);
         goto out;
     }
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
@@ -383,8 +381,9 @@ http_call(const struct cli_endpoint *ep, const struct op *op, json_t *args,
         if (json_is_object(doc))
             problem_fail(err, doc, (int)status);
         else
-            cli_fail(err, (int)status, "http_error", "the daemon answered "
-                     "HTTP %ld", status);
+            cli_error_set(err, (int)status, "http_error",
+                          "the daemon answered "
+                          "HTTP %ld", status);
         goto out;
     }
     if (status == 204 || answer.body.len == 0)
@@ -395,7 +394,7 @@ http_call(const struct cli_endpoint *ep, const struct op *op, json_t *args,
         *result = json_pack("{s:s%}", "text", answer.body.data,
                             answer.body.len);
     else {
-        cli_fail(err, 0, "bad_answer", "the daemon's answer is not JSON");
+        cli_error_set(err, 0, "bad_answer", "the daemon's answer is not JSON");
         goto out;
     }
     rc = 0;
@@ -422,8 +421,8 @@ cli_call(const struct cli_endpoint *ep, const struct op *op, json_t *args,
     *result = NULL;
     if (ep->url != NULL) {
         if (op->path == NULL)
-            return cli_fail(err, 0, "local_only", "%s is served on the "
-                            "socket only; leave out --url", op->name);
+            return cli_error_set(err, 0, "local_only", "%s is served on the "
+                                 "socket only; leave out --url", op->name);
         return http_call(ep, op, args, NULL, 0, result, err);
     }
     return socket_call(ep, op, args, result, err);
@@ -437,7 +436,7 @@ cli_call_ndjson(const struct cli_endpoint *ep, const struct op *op,
     memset(err, 0, sizeof(*err));
     *result = NULL;
     if (ep->url == NULL || op->path == NULL || !(op->flags & OP_NDJSON))
-        return cli_fail(err, 0, "bad_request", "%s takes no NDJSON body "
-                        "here", op->name);
+        return cli_error_set(err, 0, "bad_request", "%s takes no NDJSON body "
+                             "here", op->name);
     return http_call(ep, op, args, text, len, result, err);
 }

@@ -30,6 +30,10 @@ struct cli_error {
     char detail[512];
 };
 
+/* Fills err (status, code, a formatted detail) and returns -1. */
+int cli_error_set(struct cli_error *err, int status, const char *code,
+                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /*
  * Runs op with args (borrowed; typed JSON, not validated here: the
  * daemon validates) on the daemon.  On success returns 0 and *result

@@ -265,24 +265,6 @@ subscribe_args(const struct follow *f)
     return args;
 }
 
-static int
-set_error(struct cli_error *err, int status, const char *code,
-          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static int
-set_error(struct cli_error *err, int status, const char *code,
-          const char *fmt, ...)
-{
-    va_list ap;
-
-    err->status = status;
-    snprintf(err->code, sizeof(err->code), "%s", code);
-    va_start(ap, fmt);
-    vsnprintf(err->detail, sizeof(err->detail), fmt, ap);
-    va_end(ap);
-    return FOLLOW_RETRY;
-}
-
 /* The refusal of a subscription: an exit status, or FOLLOW_RETRY when it
  * is worth trying again (the daemon is busy). */
 static int
@@ -295,8 +277,8 @@ refused(const json_t *problem, int status, struct cli_error *err)
 
     if (json_is_integer(st))
         status = (int)json_integer_value(st);
-    set_error(err, status, code ? code : "error", "%s",
-              detail ? detail : "the daemon refused the subscription");
+    cli_error_set(err, status, code ? code : "error", "%s",
+                  detail ? detail : "the daemon refused the subscription");
     if (status == 503 || status == 502 || status == 504)
         return FOLLOW_RETRY;
     fprintf(stderr, "colibri: %s (%s)\n", err->detail, err->code);
@@ -315,14 +297,14 @@ unix_connect(const char *path, struct cli_error *err)
     memset(&addr, 0, sizeof(addr));
     addr.sun_family = AF_UNIX;
     if (strlen(path) >= sizeof(addr.sun_path)) {
-        set_error(err, 0, "unreachable", "the socket path %s is too long",
-                  path);
+        cli_error_set(err, 0, "unreachable", "the socket path %s is too long",
+                      path);
         return -1;
     }
     memcpy(addr.sun_path, path, strlen(path) + 1);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        set_error(err, 0, "unreachable", "socket: %s", strerror(errno));
+        cli_error_set(err, 0, "unreachable", "socket: %s", strerror(errno));
         return -1;
     }
     if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
@@ -330,12 +312,13 @@ unix_connect(const char *path, struct cli_error *err)
 
         close(fd);
         if (e == EACCES || e == EPERM)
-            set_error(err, 403, "permission_denied", "cannot connect to "
-                      "%s: %s", path, strerror(e));
+            cli_error_set(err, 403, "permission_denied", "cannot connect to "
+                          "%s: %s", path, strerror(e));
         else
-            set_error(err, 0, "unreachable", "cannot connect to the daemon "
-                      "at %s: %s (is colibrid running?)", path,
-                      strerror(e));
+            cli_error_set(err, 0, "unreachable",
+                          "cannot connect to the daemon "
+                          "at %s: %s (is colibrid running?)", path,
+                          strerror(e));
         return -1;
     }
     return fd;
@@ -382,8 +365,8 @@ follow_socket(struct follow *f, struct cli_error *err)
     line = xrealloc(line, len + 2);
     line[len++] = '\n';
     if (send_all(fd, line, len) < 0)
-        set_error(err, 0, "unreachable", "cannot send to %s: %s",
-                  f->ep->socket_path, strerror(errno));
+        cli_error_set(err, 0, "unreachable", "cannot send to %s: %s",
+                      f->ep->socket_path, strerror(errno));
     free(line);
 
     buf_init(&in, FOLLOW_LINE_MAX);
@@ -395,7 +378,7 @@ follow_socket(struct follow *f, struct cli_error *err)
 
         if (pr == 0) {
             if ((idle_ms += 500) >= FOLLOW_IDLE_MS) {
-                set_error(err, 0, "unreachable", "the stream went silent");
+                cli_error_set(err, 0, "unreachable", "the stream went silent");
                 break;
             }
             continue;
@@ -409,14 +392,14 @@ follow_socket(struct follow *f, struct cli_error *err)
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            set_error(err, 0, "unreachable", "the daemon closed the "
-                      "connection");
+            cli_error_set(err, 0, "unreachable", "the daemon closed the "
+                          "connection");
             break;
         }
         idle_ms = 0;
         if (buf_append(&in, chunk, (size_t)n) < 0) {
-            set_error(err, 0, "bad_answer", "a line of the stream is "
-                      "longer than %d bytes", FOLLOW_LINE_MAX);
+            cli_error_set(err, 0, "bad_answer", "a line of the stream is "
+                          "longer than %d bytes", FOLLOW_LINE_MAX);
             break;
         }
         while ((nl = memchr(in.data, '\n', in.len)) != NULL) {
@@ -608,7 +591,7 @@ follow_http(struct follow *f, struct cli_error *err)
     curl_err[0] = '\0';
     r.curl = curl_easy_init();
     if (r.curl == NULL) {
-        set_error(err, 0, "http_error", "cannot initialise libcurl");
+        cli_error_set(err, 0, "http_error", "cannot initialise libcurl");
         goto out;
     }
     curl_easy_setopt(r.curl, CURLOPT_URL, url);
@@ -659,11 +642,11 @@ follow_http(struct follow *f, struct cli_error *err)
         goto out;
     }
     if (cc != CURLE_OK)
-        set_error(err, 0, "unreachable", "cannot reach the daemon at "
-                  "%.*s: %s", (int)baselen, f->ep->url,
-                  curl_err[0] ? curl_err : curl_easy_strerror(cc));
+        cli_error_set(err, 0, "unreachable", "cannot reach the daemon at "
+                      "%.*s: %s", (int)baselen, f->ep->url,
+                      curl_err[0] ? curl_err : curl_easy_strerror(cc));
     else
-        set_error(err, 0, "unreachable", "the daemon ended the stream");
+        cli_error_set(err, 0, "unreachable", "the daemon ended the stream");
 out:
     if (auth != NULL)
         explicit_bzero(auth, strlen(auth));

@@ -9,7 +9,9 @@ apt-get install -y -qq --no-install-recommends \
     libmicrohttpd-dev libsqlite3-dev libjansson-dev libcurl4-gnutls-dev \
     libgnutls28-dev libyaml-dev check libsubunit-dev \
     python3 python3-yaml openssl curl ca-certificates sqlite3 wrk \
-    >/dev/null
+    locales >/dev/null
+# (locales: the locale sources tests/check_prompt.c compiles de_DE.UTF-8
+# from, to prove prompt bytes do not depend on the locale)
 # node and npm for the MCP SDK end-to-end test (tests/mcp) and the pi
 # end-to-end test (tests/pi); often there.
 command -v npm >/dev/null || apt-get install -y -qq --no-install-recommends npm >/dev/null

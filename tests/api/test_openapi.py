@@ -190,6 +190,26 @@ class OpenApiTest(unittest.TestCase):
             self.fail(report("table operations not (or wrongly) in the spec",
                              problems))
 
+    def test_every_table_operation_is_in_the_api_docs(self):
+        """docs/api.md's endpoint table has a row for each operation with
+        a path (method, path, name, success status), and a section that
+        names it."""
+        with open(os.path.join(SRCDIR, "docs", "api.md"),
+                  encoding="utf-8") as f:
+            doc = f.read()
+        problems = []
+        for (method, path), op in sorted(self.table.items()):
+            row = "| %s | `%s` | `%s` | %d |" % (method, path, op["name"],
+                                                 op["status"])
+            if row not in doc:
+                problems.append("%s: no row %r" % (op["name"], row))
+            if "### %s %s — `%s`" % (method, path, op["name"]) not in doc:
+                problems.append("%s: no section '### %s %s — `%s`'"
+                                % (op["name"], method, path, op["name"]))
+        if problems:
+            self.fail(report("operations missing from docs/api.md",
+                             problems))
+
     def test_operations_without_a_path_are_local_and_not_in_the_spec(self):
         problems = []
         ids = {sop.get("operationId") for sop in self.spec_ops.values()}

@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 
+#include "jail.h"
+
 struct config;
 struct store;
 struct metrics;
@@ -23,6 +25,8 @@ struct app {
     struct panes *panes;        /* borrowed; may be NULL in unit tests */
     struct spawner *spawner;    /* borrowed; NULL: no agents started */
     struct sessions *sessions;  /* borrowed; NULL: no session logs */
+    struct jail_tools jail_tools;   /* resolved paths; zeroed in unit tests
+                                     * (the defaults then) */
     int64_t started_ms;
     int http_port;              /* the bound HTTP port (atomic; 0 until
                                  * known) */

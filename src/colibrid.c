@@ -265,6 +265,19 @@ main(int argc, char **argv)
 
     memset(&app, 0, sizeof(app));
     app.cfg = &cfg;
+    /* The jail tools, resolved once (flag, else environment, else the
+     * FreeBSD default): the spawner's, and jls for runtime.get. */
+    app.jail_tools.mdo = tool_path(cfg.mdo_path, "COLIBRI_MDO",
+                                   JAIL_DEFAULT_MDO);
+    app.jail_tools.jexec = tool_path(cfg.jexec_path, "COLIBRI_JEXEC",
+                                     JAIL_DEFAULT_JEXEC);
+    app.jail_tools.jail = tool_path(cfg.jail_path, "COLIBRI_JAIL",
+                                    JAIL_DEFAULT_JAIL);
+    app.jail_tools.jls = tool_path(cfg.jls_path, "COLIBRI_JLS",
+                                   JAIL_DEFAULT_JLS);
+    app.jail_tools.helper = tool_path(cfg.jail_helper_path,
+                                      "COLIBRI_JAIL_HELPER",
+                                      JAIL_DEFAULT_HELPER);
     app.store = store;
     app.metrics = metrics;
     app.skills = skills;
@@ -326,17 +339,7 @@ main(int argc, char **argv)
     memset(&popts, 0, sizeof(popts));
     popts.runners = cfg.runners;
     popts.env_allow = cfg.spawn_env_allow;
-    popts.tools.mdo = tool_path(cfg.mdo_path, "COLIBRI_MDO",
-                                JAIL_DEFAULT_MDO);
-    popts.tools.jexec = tool_path(cfg.jexec_path, "COLIBRI_JEXEC",
-                                  JAIL_DEFAULT_JEXEC);
-    popts.tools.jail = tool_path(cfg.jail_path, "COLIBRI_JAIL",
-                                 JAIL_DEFAULT_JAIL);
-    popts.tools.jls = tool_path(cfg.jls_path, "COLIBRI_JLS",
-                                JAIL_DEFAULT_JLS);
-    popts.tools.helper = tool_path(cfg.jail_helper_path,
-                                   "COLIBRI_JAIL_HELPER",
-                                   JAIL_DEFAULT_HELPER);
+    popts.tools = app.jail_tools;
     popts.url = url;
     popts.socket_path = cfg.socket_path;
     smoke = smoke_agent_path(argc > 0 ? argv[0] : NULL);

@@ -23,10 +23,10 @@ op_runtime_get(struct call *c)
     memset(&o, 0, sizeof(o));
     o.role = "colibrid";
     o.started_ms = c->app->started_ms;
+    o.jls_path = c->app->jail_tools.jls;
     if (cfg != NULL) {
         o.data_dir = cfg->data_dir;
         o.tools = (const char *const *)cfg->runtime_tools;
-        o.jls_path = cfg->jls_path;
     }
     c->result = runtime_manifest(&o, call_bool(c, "fresh", 0));
     return 0;

@@ -24,6 +24,7 @@
 #include <sys/sysctl.h>
 #endif
 
+#include "jail.h"
 #include "runtime.h"
 #include "util.h"
 
@@ -364,7 +365,7 @@ runtime_jails(const char *jls_path)
     struct buf out, err;
     json_t *jails = NULL;
 
-    if (runtime_which(jls_path ? jls_path : "/usr/sbin/jls", NULL, where,
+    if (runtime_which(jls_path ? jls_path : JAIL_DEFAULT_JLS, NULL, where,
                       sizeof(where)) < 0)
         return json_null();
     buf_init(&out, RUNTIME_JLS_OUTPUT);

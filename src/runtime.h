@@ -30,7 +30,7 @@ struct runtime_options {
     const char *data_dir;       /* disk facts are of this directory */
     const char *const *tools;   /* NULL-terminated; NULL = the default */
     const char *path;           /* PATH to search; NULL = $PATH */
-    const char *jls_path;       /* FreeBSD only; NULL = /usr/sbin/jls */
+    const char *jls_path;       /* FreeBSD only; NULL = JAIL_DEFAULT_JLS */
     int64_t started_ms;         /* Colibri's start, for uptime; 0: none */
     const char *role;           /* "colibrid" or "colibri" */
 };

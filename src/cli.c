@@ -536,26 +536,19 @@ find_token(const struct cli_options *o, const char *data_dir, int *failed)
 {
     const char *env = getenv("COLIBRI_TOKEN");
     char *path, *text;
-    size_t len;
 
     *failed = 0;
     if (o->token_file == NULL && env != NULL && *env != '\0')
         return xstrdup(env);
     path = o->token_file ? xstrdup(o->token_file)
                          : xasprintf("%s/token", data_dir);
-    text = util_read_file(path, 4096);
+    text = util_read_secret(path, 4096);
     if (text == NULL && o->token_file != NULL) {
         fprintf(stderr, "colibri: cannot read the token file %s: %s "
                 "(token_unreadable)\n", path, strerror(errno));
         *failed = 1;
     }
     free(path);
-    if (text == NULL)
-        return NULL;
-    len = strlen(text);
-    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' ||
-                       text[len - 1] == ' ' || text[len - 1] == '\t'))
-        text[--len] = '\0';
     return text;
 }
 

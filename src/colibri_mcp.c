@@ -93,21 +93,6 @@ on_line(void *ctx, enum socket_line_kind kind, const char *line, size_t len)
     return 0;
 }
 
-static char *
-read_token(const char *path)
-{
-    char *text = util_read_file(path, 4096);
-    size_t len;
-
-    if (text == NULL)
-        return NULL;
-    len = strlen(text);
-    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' ||
-                       text[len - 1] == ' ' || text[len - 1] == '\t'))
-        text[--len] = '\0';
-    return text;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -152,7 +137,7 @@ main(int argc, char **argv)
     if (ep.url != NULL) {
         env = getenv("COLIBRI_TOKEN");
         if (token_file != NULL) {
-            token = read_token(token_file);
+            token = util_read_secret(token_file, 4096);
             if (token == NULL) {
                 fprintf(stderr,
                         "colibri-mcp: cannot read the token file "

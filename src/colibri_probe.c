@@ -331,17 +331,6 @@ parse_options(int argc, char **argv, struct probe_opts *o)
     return 0;
 }
 
-/* Trailing white space (a key file ends with a newline) goes. */
-static void
-chomp(char *s)
-{
-    size_t len = strlen(s);
-
-    while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r' ||
-                       s[len - 1] == ' ' || s[len - 1] == '\t'))
-        s[--len] = '\0';
-}
-
 /* The API key (new), or NULL with the reason printed. */
 static char *
 read_api_key(const struct probe_opts *o)
@@ -350,14 +339,13 @@ read_api_key(const struct probe_opts *o)
     char *key;
 
     if (o->api_key_file != NULL) {
-        key = util_read_file(o->api_key_file, PROBE_KEY_CAP);
+        key = util_read_secret(o->api_key_file, PROBE_KEY_CAP);
         if (key == NULL) {
             fprintf(stderr, "colibri-probe: cannot read the API key file "
                     "%s: %s (missing_key)\n", o->api_key_file,
                     strerror(errno));
             return NULL;
         }
-        chomp(key);
         if (*key == '\0') {
             fprintf(stderr, "colibri-probe: the API key file %s is empty "
                     "(missing_key)\n", o->api_key_file);
@@ -606,7 +594,7 @@ daemon_link_open(struct daemon_link *r, const struct probe_opts *o,
         } else {
             path = o->token_file ? xstrdup(o->token_file)
                                  : xasprintf("%s/token", data_dir);
-            r->token = util_read_file(path, PROBE_KEY_CAP);
+            r->token = util_read_secret(path, PROBE_KEY_CAP);
             if (r->token == NULL && o->token_file != NULL) {
                 fprintf(stderr, "colibri-probe: cannot read the token "
                         "file %s: %s (daemon_error)\n", path,
@@ -616,8 +604,6 @@ daemon_link_open(struct daemon_link *r, const struct probe_opts *o,
                 return -1;
             }
             free(path);
-            if (r->token != NULL)
-                chomp(r->token);
         }
         r->ep.url = url;
         r->ep.token = r->token;

@@ -485,3 +485,18 @@ buf_take(struct buf *b, size_t *off, char *dst, size_t max)
     }
     return n;
 }
+
+char *
+util_read_secret(const char *path, size_t cap)
+{
+    char *text = util_read_file(path, cap);
+    size_t len;
+
+    if (text == NULL)
+        return NULL;
+    len = strlen(text);
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' ||
+                       text[len - 1] == ' ' || text[len - 1] == '\t'))
+        text[--len] = '\0';
+    return text;
+}

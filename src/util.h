@@ -36,6 +36,9 @@ int util_mkdir_p(const char *path, unsigned mode);
 /* Reads a whole file of at most cap bytes; new NUL-terminated string or
  * NULL (errno set; EFBIG when larger than cap). */
 char *util_read_file(const char *path, size_t cap);
+/* util_read_file without the trailing white space (a token or key file
+ * ends with a newline). */
+char *util_read_secret(const char *path, size_t cap);
 
 /* True when s (len bytes) is well-formed UTF-8 (no overlong forms, no
  * surrogates, nothing above U+10FFFF). */

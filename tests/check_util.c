@@ -147,6 +147,14 @@ START_TEST(mkdir_p_and_read_file)
     ck_assert_str_eq(text, "hello");
     free(text);
     ck_assert_ptr_null(util_read_file(file, 3));
+    /* A secret file: trailing white space goes, inner space stays. */
+    f = fopen(file, "w");
+    fputs("ab cd \t\r\n\n", f);
+    fclose(f);
+    text = util_read_secret(file, 100);
+    ck_assert_str_eq(text, "ab cd");
+    free(text);
+    ck_assert_ptr_null(util_read_secret(file, 3));
     free(deep);
     free(file);
     test_rmdir(dir);

@@ -529,47 +529,6 @@ global_options(int argc, char **argv, struct cli_options *o)
     return i;
 }
 
-/* The token for HTTP: --token-file, COLIBRI_TOKEN, DATA_DIR/token.
- * NULL when there is none (the daemon will say 401 if it needs one). */
-static char *
-find_token(const struct cli_options *o, const char *data_dir, int *failed)
-{
-    const char *env = getenv("COLIBRI_TOKEN");
-    char *path, *text;
-
-    *failed = 0;
-    if (o->token_file == NULL && env != NULL && *env != '\0')
-        return xstrdup(env);
-    path = o->token_file ? xstrdup(o->token_file)
-                         : xasprintf("%s/token", data_dir);
-    text = util_read_secret(path, 4096);
-    if (text == NULL && o->token_file != NULL) {
-        fprintf(stderr, "colibri: cannot read the token file %s: %s "
-                "(token_unreadable)\n", path, strerror(errno));
-        *failed = 1;
-    }
-    free(path);
-    return text;
-}
-
-/*
- * The socket when none is named: the daemon's default, computed the same
- * way; an installed CLI run by a user also finds a system daemon's socket.
- */
-static char *
-default_socket(const char *argv0, const char *data_dir)
-{
-    static const char system_path[] = COLIBRI_SYSTEM_RUN_DIR "/colibri.sock";
-    char *path = config_default_socket_path(argv0, data_dir);
-    struct stat st;
-
-    if (stat(path, &st) < 0 && stat(system_path, &st) == 0) {
-        free(path);
-        return xstrdup(system_path);
-    }
-    return path;
-}
-
 static int
 run(const struct cli_options *o, const struct cli_endpoint *ep,
     struct cli_command *cmd, int status_view)
@@ -616,14 +575,13 @@ int
 cli_main(int argc, char **argv)
 {
     struct cli_options o;
-    struct cli_endpoint ep;
+    struct cli_link link;
     struct cli_command cmd;
-    char err[600], *data_dir = NULL, *socket_path = NULL, *token = NULL;
-    const char *env;
-    int first, rc, status_view = 0, failed, stream_cmd = 0, i;
+    char err[600];
+    int first, rc, status_view = 0, stream_cmd = 0, i;
 
     memset(&o, 0, sizeof(o));
-    memset(&ep, 0, sizeof(ep));
+    memset(&link, 0, sizeof(link));
     memset(&cmd, 0, sizeof(cmd));
     first = global_options(argc, argv, &o);
     if (first == -2)
@@ -709,50 +667,26 @@ cli_main(int argc, char **argv)
         rc = CLI_USAGE;
         goto out;
     }
-    env = getenv("COLIBRI_DATA_DIR");
-    data_dir = env != NULL && *env != '\0' ? xstrdup(env)
-                                           : config_default_data_dir(argv[0]);
-    if (o.url == NULL && o.socket_path == NULL &&
-        (env = getenv("COLIBRI_URL")) != NULL && *env != '\0')
-        o.url = env;
-    if (o.url != NULL) {
-        token = find_token(&o, data_dir, &failed);
-        if (failed) {
-            rc = CLI_ERROR;
-            goto out;
-        }
-        ep.url = o.url;
-        ep.token = token;
-        ep.cacert = o.cacert ? o.cacert : getenv("COLIBRI_CACERT");
-    } else {
-        env = getenv("COLIBRI_SOCKET");
-        if (o.socket_path != NULL)
-            socket_path = xstrdup(o.socket_path);
-        else if (env != NULL && *env != '\0')
-            socket_path = xstrdup(env);
-        else
-            socket_path = default_socket(argv[0], data_dir);
-        ep.socket_path = socket_path;
+    if (cli_link_open(&link, argv[0], o.url, o.socket_path, o.token_file,
+                      o.cacert, "colibri", "token_unreadable") < 0) {
+        rc = CLI_ERROR;
+        goto out;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (stream_cmd == 1)
-        rc = cli_events_main(&ep, argc - first - 1, argv + first + 1,
+        rc = cli_events_main(&link.ep, argc - first - 1, argv + first + 1,
                              o.json);
     else if (stream_cmd == 2)
-        rc = cli_ingest_main(&ep, argc - first - 1, argv + first + 1,
+        rc = cli_ingest_main(&link.ep, argc - first - 1, argv + first + 1,
                              o.json, STDIN_FILENO);
     else if (stream_cmd == 3)
-        rc = cli_inventory_main(&ep, argc - first - 1, argv + first + 1,
-                                data_dir);
+        rc = cli_inventory_main(&link.ep, argc - first - 1, argv + first + 1,
+                                link.data_dir);
     else
-        rc = run(&o, &ep, &cmd, status_view);
+        rc = run(&o, &link.ep, &cmd, status_view);
     curl_global_cleanup();
 out:
-    if (token != NULL)
-        explicit_bzero(token, strlen(token));
-    free(token);
-    free(socket_path);
-    free(data_dir);
+    cli_link_close(&link);
     cli_command_free(&cmd);
     return rc;
 }

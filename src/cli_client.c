@@ -12,11 +12,13 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <curl/curl.h>
 
 #include "cli_client.h"
+#include "config.h"
 #include "limits.h"
 #include "util.h"
 
@@ -439,4 +441,84 @@ cli_call_ndjson(const struct cli_endpoint *ep, const struct op *op,
         return cli_error_set(err, 0, "bad_request", "%s takes no NDJSON body "
                              "here", op->name);
     return http_call(ep, op, args, text, len, result, err);
+}
+
+/* --- finding the daemon ---------------------------------------------- */
+
+/* The socket when none is named: the daemon's default, computed the same
+ * way; an installed program run by a user also finds a system daemon's
+ * socket. */
+static char *
+default_socket(const char *argv0, const char *data_dir)
+{
+    static const char system_path[] = COLIBRI_SYSTEM_RUN_DIR "/colibri.sock";
+    char *path = config_default_socket_path(argv0, data_dir);
+    struct stat st;
+
+    if (stat(path, &st) < 0 && stat(system_path, &st) == 0) {
+        free(path);
+        return xstrdup(system_path);
+    }
+    return path;
+}
+
+int
+cli_link_open(struct cli_link *link, const char *argv0, const char *url,
+              const char *socket_path, const char *token_file,
+              const char *cacert, const char *who, const char *code)
+{
+    const char *env;
+    char *data_dir, *path;
+    int rc = 0;
+
+    memset(link, 0, sizeof(*link));
+    env = getenv("COLIBRI_DATA_DIR");
+    data_dir = env != NULL && *env != '\0' ? xstrdup(env)
+                                           : config_default_data_dir(argv0);
+    link->data_dir = data_dir;
+    if (url == NULL && socket_path == NULL &&
+        (env = getenv("COLIBRI_URL")) != NULL && *env != '\0')
+        url = env;
+    if (url != NULL) {
+        env = getenv("COLIBRI_TOKEN");
+        if (token_file == NULL && env != NULL && *env != '\0') {
+            link->token = xstrdup(env);
+        } else {
+            path = token_file ? xstrdup(token_file)
+                              : xasprintf("%s/token", data_dir);
+            link->token = util_read_secret(path, 4096);
+            if (link->token == NULL && token_file != NULL) {
+                fprintf(stderr, "%s: cannot read the token file %s: %s "
+                        "(%s)\n", who, path, strerror(errno), code);
+                rc = -1;
+            }
+            free(path);
+        }
+        link->ep.url = url;
+        link->ep.token = link->token;
+        link->ep.cacert = cacert ? cacert : getenv("COLIBRI_CACERT");
+    } else {
+        env = getenv("COLIBRI_SOCKET");
+        if (socket_path != NULL)
+            link->socket_path = xstrdup(socket_path);
+        else if (env != NULL && *env != '\0')
+            link->socket_path = xstrdup(env);
+        else
+            link->socket_path = default_socket(argv0, data_dir);
+        link->ep.socket_path = link->socket_path;
+    }
+    return rc;
+}
+
+void
+cli_link_close(struct cli_link *link)
+{
+    if (link == NULL)
+        return;
+    if (link->token != NULL)
+        explicit_bzero(link->token, strlen(link->token));
+    free(link->token);
+    free(link->socket_path);
+    free(link->data_dir);
+    memset(link, 0, sizeof(*link));
 }

@@ -30,6 +30,29 @@ struct cli_error {
     char detail[512];
 };
 
+/*
+ * Where the daemon is, found the way colibri(1) documents it: url (else
+ * COLIBRI_URL) with a token (token_file, else COLIBRI_TOKEN, else
+ * DATA_DIR/token) and cacert (else COLIBRI_CACERT); without a URL, the
+ * socket (socket_path, else COLIBRI_SOCKET, else the daemon's default; an
+ * installed program run by a user also finds a system daemon's).
+ * DATA_DIR is COLIBRI_DATA_DIR or the daemon's default.  All arguments
+ * may be NULL but argv0.  0 with link filled (cli_link_close), or -1 when
+ * token_file cannot be read ("WHO: cannot read the token file ..." on
+ * stderr, with code).
+ */
+struct cli_link {
+    struct cli_endpoint ep;
+    char *token;                /* new, or NULL */
+    char *socket_path;          /* new, or NULL */
+    char *data_dir;             /* new: the DATA_DIR used */
+};
+int cli_link_open(struct cli_link *link, const char *argv0, const char *url,
+                  const char *socket_path, const char *token_file,
+                  const char *cacert, const char *who, const char *code);
+/* Wipes the token and frees; NULL-safe. */
+void cli_link_close(struct cli_link *link);
+
 /* Fills err (status, code, a formatted detail) and returns -1. */
 int cli_error_set(struct cli_error *err, int status, const char *code,
                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));

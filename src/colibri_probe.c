@@ -564,76 +564,9 @@ out:
 
 /* --- the daemon: --record, --prompt-kind ------------------------------ */
 
-struct daemon_link {
-    struct cli_endpoint ep;
-    char *socket_path;
-    char *token;
-};
-
-/* Finds the daemon as colibri(1) does: --url (or COLIBRI_URL) with a
- * token from --token-file, COLIBRI_TOKEN or DATA_DIR/token; else the
- * socket (--socket, COLIBRI_SOCKET, the default path).  0 or -1. */
-static int
-daemon_link_open(struct daemon_link *r, const struct probe_opts *o,
-                 const char *argv0)
-{
-    const char *env, *url = o->url;
-    char *data_dir, *path;
-
-    memset(r, 0, sizeof(*r));
-    env = getenv("COLIBRI_DATA_DIR");
-    data_dir = env != NULL && *env != '\0' ? xstrdup(env)
-                                           : config_default_data_dir(argv0);
-    if (url == NULL && o->socket_path == NULL &&
-        (env = getenv("COLIBRI_URL")) != NULL && *env != '\0')
-        url = env;
-    if (url != NULL) {
-        env = getenv("COLIBRI_TOKEN");
-        if (o->token_file == NULL && env != NULL && *env != '\0') {
-            r->token = xstrdup(env);
-        } else {
-            path = o->token_file ? xstrdup(o->token_file)
-                                 : xasprintf("%s/token", data_dir);
-            r->token = util_read_secret(path, PROBE_KEY_CAP);
-            if (r->token == NULL && o->token_file != NULL) {
-                fprintf(stderr, "colibri-probe: cannot read the token "
-                        "file %s: %s (daemon_error)\n", path,
-                        strerror(errno));
-                free(path);
-                free(data_dir);
-                return -1;
-            }
-            free(path);
-        }
-        r->ep.url = url;
-        r->ep.token = r->token;
-        r->ep.cacert = getenv("COLIBRI_CACERT");
-    } else {
-        env = getenv("COLIBRI_SOCKET");
-        if (o->socket_path != NULL)
-            r->socket_path = xstrdup(o->socket_path);
-        else if (env != NULL && *env != '\0')
-            r->socket_path = xstrdup(env);
-        else
-            r->socket_path = config_default_socket_path(argv0, data_dir);
-        r->ep.socket_path = r->socket_path;
-    }
-    free(data_dir);
-    return 0;
-}
-
-static void
-daemon_link_close(struct daemon_link *r)
-{
-    if (r->token != NULL)
-        explicit_bzero(r->token, strlen(r->token));
-    free(r->token);
-    free(r->socket_path);
-}
-
 /* Files one result; the stored row (new) in *row.  0 or -1 (printed). */
 static int
-record_one(struct daemon_link *r, const struct probe_opts *o,
+record_one(struct cli_link *r, const struct probe_opts *o,
            const struct probe_usage *u, json_t **row)
 {
     const struct op *op = ops_find("metering.record");
@@ -673,7 +606,7 @@ record_one(struct daemon_link *r, const struct probe_opts *o,
  * measures the very bytes agents send.  0, or -1 (printed).
  */
 static int
-fetch_prefix(struct daemon_link *r, const struct probe_opts *o,
+fetch_prefix(struct cli_link *r, const struct probe_opts *o,
              char **prefix, char **sha)
 {
     const struct op *op = ops_find("prompt.assemble");
@@ -786,7 +719,7 @@ main(int argc, char **argv)
 {
     struct probe_opts o;
     struct probe_totals totals;
-    struct daemon_link rec;
+    struct cli_link rec;
     struct curl_slist *headers = NULL;
     json_t *doc = NULL, *items = NULL;
     char *key = NULL, *prefix = NULL, *url = NULL, *auth = NULL;
@@ -824,7 +757,11 @@ main(int argc, char **argv)
         goto out;
     }
     if (o.record || o.prompt_kind != NULL) {
-        if (daemon_link_open(&rec, &o, argv[0]) < 0) {
+        /* The daemon as colibri(1) finds it (--cacert is the
+         * provider's: the daemon's is COLIBRI_CACERT). */
+        if (cli_link_open(&rec, argv[0], o.url, o.socket_path, o.token_file,
+                          NULL, "colibri-probe", "daemon_error") < 0) {
+            cli_link_close(&rec);
             rc = PROBE_DAEMON;
             goto out_curl;
         }
@@ -924,7 +861,7 @@ out_curl:
     curl_global_cleanup();
 out:
     if (have_rec)
-        daemon_link_close(&rec);
+        cli_link_close(&rec);
     if (auth != NULL)
         explicit_bzero(auth, strlen(auth));
     free(auth);

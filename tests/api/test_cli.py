@@ -316,6 +316,22 @@ class CliTest(CliTestBase):
                                  "health"],
                                 env={"COLIBRI_DATA_DIR": empty}), 0)
 
+    def test_unreadable_token_file_exits_1(self):
+        """A named token file that cannot be read is an error before any
+        request, and says which file; a token file with a trailing
+        newline works."""
+        p = run_cli(["--url", self.d.base_url, "--token-file",
+                     os.path.join(self.d.tmp, "no-such-token"), "task",
+                     "ls"])
+        self.assertExit(p, 1)
+        self.assertIn("no-such-token", p.stderr)
+        self.assertIn("(token_unreadable)", p.stderr)
+        tok = os.path.join(self.d.tmp, "token-with-newline")
+        with open(self.d.token_path) as f, open(tok, "w") as g:
+            g.write(f.read().strip() + "\n\n")
+        self.assertExit(run_cli(["--url", self.d.base_url, "--token-file",
+                                 tok, "task", "ls"]), 0)
+
     def test_token_and_url_from_the_environment(self):
         p = run_cli(["task", "ls", "--json"],
                     env={"COLIBRI_URL": self.d.base_url,

@@ -96,11 +96,11 @@ on_line(void *ctx, enum socket_line_kind kind, const char *line, size_t len)
 int
 main(int argc, char **argv)
 {
-    struct cli_endpoint ep = {0};
+    struct cli_link link;
     struct socket_lines lines;
     struct mcp_main m;
-    const char *token_file = NULL, *env;
-    char *socket_path = NULL, *token = NULL, *data_dir = NULL;
+    const char *token_file = NULL, *url = NULL, *socket_path = NULL;
+    const char *cacert = NULL;
     char chunk[65536];
     int i, rc = 1;
 
@@ -122,48 +122,27 @@ main(int argc, char **argv)
             return 2;
         }
         if (!strcmp(a, "--socket"))
-            ep.socket_path = argv[++i];
+            socket_path = argv[++i];
         else if (!strcmp(a, "--url"))
-            ep.url = argv[++i];
+            url = argv[++i];
         else if (!strcmp(a, "--token-file"))
             token_file = argv[++i];
         else
-            ep.cacert = argv[++i];
+            cacert = argv[++i];
     }
-    if (ep.url != NULL && ep.socket_path != NULL) {
+    if (url != NULL && socket_path != NULL) {
         fprintf(stderr, "colibri-mcp: give --socket or --url, not both\n");
         return 2;
     }
-    if (ep.url != NULL) {
-        env = getenv("COLIBRI_TOKEN");
-        if (token_file != NULL) {
-            token = util_read_secret(token_file, 4096);
-            if (token == NULL) {
-                fprintf(stderr,
-                        "colibri-mcp: cannot read the token file "
-                        "%s: %s\n",
-                        token_file, strerror(errno));
-                return 1;
-            }
-        } else if (env != NULL && *env != '\0') {
-            token = xstrdup(env);
-        }
-        ep.token = token;
-    } else if (ep.socket_path == NULL) {
-        env = getenv("COLIBRI_SOCKET");
-        if (env != NULL && *env != '\0') {
-            socket_path = xstrdup(env);
-        } else {
-            data_dir = config_default_data_dir(argv[0]);
-            socket_path = config_default_socket_path(argv[0], data_dir);
-        }
-        ep.socket_path = socket_path;
+    if (cli_link_open(&link, argv[0], url, socket_path, token_file, cacert,
+                      "colibri-mcp", "token_unreadable") < 0) {
+        cli_link_close(&link);
+        return 1;
     }
-
     curl_global_init(CURL_GLOBAL_DEFAULT);
     memset(&m, 0, sizeof(m));
     m.backend.call = daemon_call;
-    m.backend.ctx = &ep;
+    m.backend.ctx = &link.ep;
     socket_lines_init(&lines, LIMIT_SOCKET_LINE);
     for (;;) {
         ssize_t n = read(STDIN_FILENO, chunk, sizeof(chunk));
@@ -188,10 +167,6 @@ out:
         fprintf(stderr, "colibri-mcp: cannot write to stdout\n");
     socket_lines_free(&lines);
     curl_global_cleanup();
-    if (token != NULL)
-        explicit_bzero(token, strlen(token));
-    free(token);
-    free(socket_path);
-    free(data_dir);
+    cli_link_close(&link);
     return rc;
 }

@@ -91,15 +91,17 @@ class McpTest(unittest.TestCase):
             cls.d.cleanup()
             shutil.rmtree(cls.tmp, ignore_errors=True)
 
-    def stdio(self, lines, args=None):
+    def stdio(self, lines, args=None, env=None, status=0):
         """Runs colibri-mcp with lines on stdin; returns the answers."""
-        r = subprocess.run([mcp_path()] + (args or ["--socket",
-                                                    self.d.socket_path]),
+        r = subprocess.run([mcp_path()] + (args if args is not None else
+                                           ["--socket", self.d.socket_path]),
                            input="".join(l + "\n" for l in lines),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           env=clean_env(), universal_newlines=True,
+                           env=clean_env(env), universal_newlines=True,
                            timeout=60)
-        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.returncode, status, r.stderr)
+        if status != 0:
+            return r.stderr
         return [json.loads(l) for l in r.stdout.splitlines()]
 
     def test_stdio_framing_and_errors(self):
@@ -138,6 +140,21 @@ class McpTest(unittest.TestCase):
         self.assertFalse(out[0]["result"]["isError"])
         self.assertEqual(out[0]["result"]["structuredContent"]["name"],
                          "colibri")
+
+    def test_finds_the_daemon_as_the_cli_does(self):
+        """COLIBRI_URL with the data directory's token file (the daemon's
+        own, via COLIBRI_DATA_DIR), and a token file that cannot be
+        read."""
+        call = ['{"jsonrpc":"2.0","id":1,"method":"tools/call",'
+                '"params":{"name":"task_list"}}']
+        out = self.stdio(call, [], env={
+            "COLIBRI_URL": self.d.base_url,
+            "COLIBRI_DATA_DIR": os.path.dirname(self.d.token_path)})
+        self.assertFalse(out[0]["result"]["isError"], out)
+        err = self.stdio(call, ["--url", self.d.base_url, "--token-file",
+                                os.path.join(self.tmp, "missing")],
+                         status=1)
+        self.assertIn("cannot read the token file", err)
 
     def test_unreachable_daemon_is_a_tool_error(self):
         out = self.stdio(['{"jsonrpc":"2.0","id":1,"method":"tools/call",'

@@ -359,6 +359,18 @@ sse_start(struct sse *s, struct MHD_Connection *con, const char *types,
         snprintf(detail, detail_len, "cannot create the stream");
         return 503;
     }
+    if (sse_queue(con, resp, rid) < 0) {
+        snprintf(detail, detail_len, "cannot queue the stream");
+        return 503;
+    }
+    MHD_destroy_response(resp);
+    return 0;
+}
+
+int
+sse_queue(struct MHD_Connection *con, struct MHD_Response *resp,
+          const char *rid)
+{
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             "text/event-stream");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
@@ -370,9 +382,7 @@ sse_start(struct sse *s, struct MHD_Connection *con, const char *types,
                               (unsigned int)0);
     if (MHD_queue_response(con, MHD_HTTP_OK, resp) != MHD_YES) {
         MHD_destroy_response(resp);
-        snprintf(detail, detail_len, "cannot queue the stream");
-        return 503;
+        return -1;
     }
-    MHD_destroy_response(resp);
     return 0;
 }

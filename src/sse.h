@@ -19,6 +19,7 @@ struct bus;
 struct store;
 struct sse;
 struct MHD_Connection;
+struct MHD_Response;
 
 struct sse_options {
     struct bus *bus;            /* borrowed */
@@ -46,5 +47,12 @@ int sse_start(struct sse *s, struct MHD_Connection *con, const char *types,
               char *detail, size_t detail_len);
 
 size_t sse_subscribers(struct sse *s);
+
+/* Queues resp as an event stream on con (200, text/event-stream, no
+ * caching, no proxy buffering, request id rid, no idle timeout: dead
+ * clients are found by the heartbeat's write).  0, or -1 with resp
+ * destroyed.  sse.c and sse_session.c use it. */
+int sse_queue(struct MHD_Connection *con, struct MHD_Response *resp,
+              const char *rid);
 
 #endif

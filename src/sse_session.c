@@ -22,6 +22,7 @@
 
 #include "limits.h"
 #include "session.h"
+#include "sse.h"
 #include "sse_session.h"
 #include "store.h"
 #include "util.h"
@@ -208,18 +209,9 @@ sse_session_start(struct sessions *ss, struct store *store,
         return problem_set(err, 503, "stream_failed",
                            "cannot create the stream");
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            "text/event-stream");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-    MHD_add_response_header(resp, "X-Request-Id", rid);
-    MHD_set_connection_option(con, MHD_CONNECTION_OPTION_TIMEOUT,
-                              (unsigned int)0);
-    if (MHD_queue_response(con, MHD_HTTP_OK, resp) != MHD_YES) {
-        MHD_destroy_response(resp);
+    if (sse_queue(con, resp, rid) < 0)
         return problem_set(err, 503, "stream_failed",
                            "cannot queue the stream");
-    }
     MHD_destroy_response(resp);
     return 0;
 }

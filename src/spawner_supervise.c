@@ -453,14 +453,15 @@ reap(struct spawner *sp, struct work **todo)
     }
 }
 
-/* After a run ended and its state is known: restart or give up. */
+/* After a run ended and its state is known: restart or give up.  A
+ * give-up's reason goes into reason (else it stays ""): the caller makes
+ * it the child's last_error when the run is fully recorded. */
 static void
 after_exit(struct spawner *sp, const char *agent, int status,
-           const char *state)
+           const char *state, char *reason, size_t reasonlen)
 {
     struct child *ch;
     int give_up = 0;
-    char reason[256];
 
     pthread_mutex_lock(&sp->lock);
     ch = spawner_find_child(sp, agent);
@@ -478,10 +479,9 @@ after_exit(struct spawner *sp, const char *agent, int status,
         log_info("spawner: %s restarts in %ld ms (attempt %d of %d)",
                  agent, d, ch->restarts, ch->max_restarts);
     } else {
-        snprintf(reason, sizeof(reason),
+        snprintf(reason, reasonlen,
                  "gave up after %d restart%s (exit status %d)",
                  ch->restarts, ch->restarts == 1 ? "" : "s", status);
-        snprintf(ch->last_error, sizeof(ch->last_error), "%s", reason);
         give_up = 1;
     }
     pthread_mutex_unlock(&sp->lock);
@@ -508,6 +508,7 @@ static void
 do_work(struct spawner *sp, struct work *todo)
 {
     struct work *rev = NULL, *w, *next;
+    char gave_up[256];
 
     /* Items were pushed newest first: apply them in order. */
     for (w = todo; w != NULL; w = next) {
@@ -534,17 +535,24 @@ do_work(struct spawner *sp, struct work *todo)
             if (panes_exit(sp->panes, w->agent, w->status, &state,
                            &err) < 0)
                 log_warnx("spawner: %s: %s", w->agent, err.detail);
-            after_exit(sp, w->agent, w->status, state);
+            gave_up[0] = '\0';
+            after_exit(sp, w->agent, w->status, state, gave_up,
+                       sizeof(gave_up));
             /* After after_exit: a give-up is annotated in this run. */
             sessions_end(sp->sessions, w->agent, w->status, state);
             /* Only now is the run over for a reader of agent.process:
-             * its lines, exit status, state and session are written. */
+             * its lines, exit status, state, session and (a give-up)
+             * last_error are there at once. */
             pthread_mutex_lock(&sp->lock);
             {
                 struct child *ch = spawner_find_child(sp, w->agent);
 
-                if (ch != NULL && ch->pid == w->pid)
+                if (ch != NULL && ch->pid == w->pid) {
+                    if (gave_up[0] != '\0')
+                        snprintf(ch->last_error, sizeof(ch->last_error),
+                                 "%s", gave_up);
                     ch->ending = 0;
+                }
             }
             pthread_mutex_unlock(&sp->lock);
         } else if (w->launched) {
